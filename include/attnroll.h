@@ -1,0 +1,433 @@
+/*
+ * attnroll -- attention rollout for vision and video transformers.
+ *
+ * This header is the whole public interface and its reference manual.
+ * It is C99 and compiles unchanged as C++.
+ *
+ * Conventions used throughout
+ * ---------------------------
+ * - Every fallible function returns an int32_t status: ATTNROLL_OK (0) on
+ *   success, one of the ATTNROLL_E_* values otherwise.  Status values are
+ *   fixed forever and never reused.
+ * - On failure, attnroll_last_error() gives a message for the calling thread
+ *   that names the argument and the value that was wrong.  Every fallible
+ *   function clears that message on entry, so after a success it is "".
+ *   Check the status, not the message.
+ * - Nothing is written to an output unless the call returns ATTNROLL_OK:
+ *   every argument is validated before any output is touched.
+ * - Inputs are borrowed for the duration of the call and only read.  Callers
+ *   allocate every output.  The library never aborts, never prints, and never
+ *   lets a C++ exception cross this interface.
+ * - Threads: every function may be called from many threads at once on
+ *   different objects.  One attnroll_config or attnroll_stream must not be
+ *   used by two threads at the same time (a config may be read -- passed to a
+ *   computing function or a getter -- by many threads at once as long as
+ *   nobody modifies it).
+ *
+ * Parallelism and BLAS
+ * --------------------
+ * attnroll splits each computation over its own worker threads (see
+ * ATTNROLL_OPT_THREADS) and gives every worker an independent share of the
+ * matrix products.  So that these workers and OpenBLAS's own thread pool do
+ * not oversubscribe the cores, attnroll sets OpenBLAS to one thread
+ * (openblas_set_num_threads(1)) while any attnroll computation is running in
+ * the process and restores the previous value when the last one returns.
+ * The default worker count is the OpenBLAS thread count in force before the
+ * first concurrent attnroll call (which honours OPENBLAS_NUM_THREADS), capped
+ * at the number of online processors.  To limit attnroll to N cores, set
+ * ATTNROLL_OPT_THREADS to N or OPENBLAS_NUM_THREADS=N in the environment.
+ * Other BLAS calls made by the application while an attnroll call is running
+ * (numpy in another thread, say) run single-threaded during that time.
+ */
+#ifndef ATTNROLL_H
+#define ATTNROLL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ------------------------------------------------------------------------ */
+/* Export macro                                                              */
+/* ------------------------------------------------------------------------ */
+
+#if defined(_WIN32) || defined(__CYGWIN__)
+#  if defined(ATTNROLL_BUILDING_LIBRARY)
+#    define ATTNROLL_API __declspec(dllexport)
+#  else
+#    define ATTNROLL_API __declspec(dllimport)
+#  endif
+#elif defined(__GNUC__) && __GNUC__ >= 4
+#  define ATTNROLL_API __attribute__((visibility("default")))
+#else
+#  define ATTNROLL_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Version                                                                   */
+/* ------------------------------------------------------------------------ */
+
+#define ATTNROLL_VERSION_MAJOR 1
+#define ATTNROLL_VERSION_MINOR 0
+#define ATTNROLL_VERSION_PATCH 0
+/* MAJOR * 10000 + MINOR * 100 + PATCH */
+#define ATTNROLL_VERSION_NUMBER \
+    (ATTNROLL_VERSION_MAJOR * 10000 + ATTNROLL_VERSION_MINOR * 100 + ATTNROLL_VERSION_PATCH)
+#define ATTNROLL_VERSION_STRING "1.0.0"
+
+/* @return the ATTNROLL_VERSION_NUMBER the library was built with.  Compare it
+ * with the macro to detect a header/library mismatch at run time. */
+ATTNROLL_API int32_t attnroll_version_number(void);
+
+/* @return the ATTNROLL_VERSION_STRING the library was built with (static
+ * storage, never NULL, never to be freed). */
+ATTNROLL_API const char *attnroll_version_string(void);
+
+/* ------------------------------------------------------------------------ */
+/* Status codes (fixed forever)                                              */
+/* ------------------------------------------------------------------------ */
+
+#define ATTNROLL_OK          0 /* success                                         */
+#define ATTNROLL_E_ARGUMENT  1 /* a NULL pointer, a count or id out of range,
+                                  an unknown or out-of-bounds option            */
+#define ATTNROLL_E_SHAPE     2 /* a rank, extent or stride that does not fit:
+                                  non-square, layers that disagree, wrong
+                                  output shape, extents that overflow          */
+#define ATTNROLL_E_DTYPE     3 /* an unknown dtype, or one not allowed there
+                                  (outputs are F32 or F64 only)                 */
+#define ATTNROLL_E_OVERLAP   4 /* an output overlaps itself or an input         */
+#define ATTNROLL_E_MEMORY    5 /* an allocation failed                          */
+#define ATTNROLL_E_STATE     6 /* an object is not in a state that allows the
+                                  call (e.g. pushing to a finished stream)      */
+#define ATTNROLL_E_INTERNAL  7 /* a failure inside the library; please report  */
+
+/* @return a static, constant name for a status ("ATTNROLL_OK",
+ * "ATTNROLL_E_SHAPE", ...; "unknown status" for any other value).  Never NULL. */
+ATTNROLL_API const char *attnroll_status_string(int32_t status);
+
+/* @return the calling thread's message for its most recent failing call, or ""
+ * if its most recent call succeeded (or it made none).  Never NULL.  The text is
+ * owned by the library and valid until the calling thread's next attnroll call. */
+ATTNROLL_API const char *attnroll_last_error(void);
+
+/* ------------------------------------------------------------------------ */
+/* Tensor views                                                              */
+/* ------------------------------------------------------------------------ */
+
+/* Element types (fixed forever). */
+#define ATTNROLL_F32  1 /* IEEE binary32                                      */
+#define ATTNROLL_F64  2 /* IEEE binary64                                      */
+#define ATTNROLL_F16  3 /* IEEE binary16 (half); inputs only                  */
+#define ATTNROLL_BF16 4 /* bfloat16 (upper half of a binary32); inputs only   */
+
+/* The largest rank a tensor view may have. */
+#define ATTNROLL_MAX_NDIM 16
+
+/*
+ * A borrowed, strided view of an array; used for every input and output.
+ *
+ * data     first element (the element at index [0, 0, ...]).  Inputs are only
+ *          read.  Must not be NULL.
+ * dtype    one of ATTNROLL_F32, _F64, _F16, _BF16.  Outputs must be F32 or F64.
+ * ndim     rank, 1..ATTNROLL_MAX_NDIM.
+ * shape    ndim extents, each >= 1.  Must not be NULL.
+ * strides  ndim strides in ELEMENTS (not bytes), signed.  NULL means
+ *          C-contiguous (row-major).  Inputs may use any strides: negative
+ *          (reversed views), zero (broadcast), column-major, sliced.  Output
+ *          strides may be anything that does not make two indices share an
+ *          element (so no zero stride on an extent > 1).
+ *
+ * Alignment: data must be aligned to its element size.  The struct itself is
+ * never retained past the call.
+ */
+typedef struct attnroll_tensor {
+    void          *data;
+    int32_t        dtype;
+    int32_t        ndim;
+    const int64_t *shape;
+    const int64_t *strides;
+} attnroll_tensor;
+
+/* @return the size in bytes of one element of dtype, or 0 if dtype is not
+ * one of the ATTNROLL_F* values. */
+ATTNROLL_API int32_t attnroll_dtype_size(int32_t dtype);
+
+/* @return ATTNROLL_MAX_NDIM, for bindings that cannot read macros. */
+ATTNROLL_API int32_t attnroll_max_ndim(void);
+
+/* ------------------------------------------------------------------------ */
+/* Options                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* An opaque set of options.  Create, set, pass to computing functions (which
+ * read it during the call and keep no reference), destroy.  A NULL config
+ * wherever one is accepted means every option at its default. */
+typedef struct attnroll_config attnroll_config;
+
+/* Option keys (fixed forever).  "ints" options hold a list of int64_t. */
+
+/* ints, default empty (= all rows).  Rows of the rollout R to compute, in the
+ * order given; repeats allowed.  Each must be >= 0 (checked when set) and
+ * < N (checked by the computing function).  The output's row axis then has
+ * extent k = count: spatial out [F,k,N] (or [k,N]), temporal out [k,T].
+ * With all layers at hand the products run from the last layer backwards,
+ * costing O(L*k*N^2) instead of O(L*N^3).  {0} is the CLS row. */
+#define ATTNROLL_OPT_QUERY_ROWS  1
+
+/* int, default 0, bounds [0, 2^31-1].  First layer of the range rolled out. */
+#define ATTNROLL_OPT_LAYER_BEGIN 2
+
+/* int, default -1 (= the number of layers), bounds [-1, 2^31-1], 0 refused.
+ * One past the last layer rolled out.  The computing function checks that
+ * begin < end <= num_layers. */
+#define ATTNROLL_OPT_LAYER_END   3
+
+/* int, default 0 (= the library default, see "Parallelism and BLAS" above),
+ * bounds [0, 1024].  Worker threads a call may use.  Small problems use fewer. */
+#define ATTNROLL_OPT_THREADS     4
+
+/* float, default 1.0, bounds [0, 1e6].  Weight r of the identity added to each
+ * head-averaged layer before row normalisation: normalize_rows(A + r*I).  The
+ * spec's residual connection is r = 1; r = 0 gives plain (raw) attention
+ * products. */
+#define ATTNROLL_OPT_RESIDUAL    5
+
+/* Kinds of option value, as reported by attnroll_option_info. */
+#define ATTNROLL_OPTION_INT   1
+#define ATTNROLL_OPTION_FLOAT 2
+#define ATTNROLL_OPTION_INTS  3
+
+/*
+ * Describes an option key, for bindings and tools that build options
+ * generically.
+ *   [in]  key    an ATTNROLL_OPT_* value
+ *   [out] kind   ATTNROLL_OPTION_INT, _FLOAT or _INTS; may be NULL
+ *   [out] lower  smallest accepted value (for INTS: of each element); may be NULL
+ *   [out] upper  largest accepted value (for INTS: of each element); may be NULL
+ * @return ATTNROLL_OK, or ATTNROLL_E_ARGUMENT for an unknown key.
+ */
+ATTNROLL_API int32_t attnroll_option_info(int32_t key, int32_t *kind,
+                                          double *lower, double *upper);
+
+/*
+ * Creates a config holding every option at its default.
+ *   [out] config  receives the new config; must not be NULL.  On failure
+ *                 *config is set to NULL.
+ * @return ATTNROLL_OK, ATTNROLL_E_ARGUMENT (config NULL), ATTNROLL_E_MEMORY.
+ * The caller owns the config and frees it with attnroll_config_destroy.
+ */
+ATTNROLL_API int32_t attnroll_config_create(attnroll_config **config);
+
+/* Frees a config.  NULL is a no-op.  Computing functions keep no reference, so
+ * a config may be destroyed as soon as the calls using it have returned. */
+ATTNROLL_API void attnroll_config_destroy(attnroll_config *config);
+
+/*
+ * Set an option.  config must not be NULL.  A key of the wrong kind, an
+ * unknown key or a value outside the key's bounds is refused with
+ * ATTNROLL_E_ARGUMENT and leaves the config unchanged.
+ * set_ints copies count values (count 0 clears the list; values may then be
+ * NULL).  Returns ATTNROLL_E_MEMORY if the copy cannot be allocated.
+ */
+ATTNROLL_API int32_t attnroll_config_set_int(attnroll_config *config, int32_t key,
+                                             int64_t value);
+ATTNROLL_API int32_t attnroll_config_set_float(attnroll_config *config, int32_t key,
+                                               double value);
+ATTNROLL_API int32_t attnroll_config_set_ints(attnroll_config *config, int32_t key,
+                                              const int64_t *values, int64_t count);
+
+/*
+ * Read an option.  config and the output pointers must not be NULL (except
+ * values, below).  A key of the wrong kind or an unknown key gives
+ * ATTNROLL_E_ARGUMENT.
+ * get_ints writes the list length to *count and copies
+ * min(count, capacity) values to values; values may be NULL when capacity is 0
+ * (to ask for the length first).  capacity must be >= 0.
+ */
+ATTNROLL_API int32_t attnroll_config_get_int(const attnroll_config *config, int32_t key,
+                                             int64_t *value);
+ATTNROLL_API int32_t attnroll_config_get_float(const attnroll_config *config, int32_t key,
+                                               double *value);
+ATTNROLL_API int32_t attnroll_config_get_ints(const attnroll_config *config, int32_t key,
+                                              int64_t *values, int64_t capacity,
+                                              int64_t *count);
+
+/* ------------------------------------------------------------------------ */
+/* Spatial rollout                                                           */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Spatial rollout (spec: "Spatial Rollout"), per frame:
+ *   Abar_i = normalize_rows(mean_over_heads(A_i) + r*I)   (a zero row sum
+ *            divides by 1; r = ATTNROLL_OPT_RESIDUAL, 1 by default)
+ *   R      = Abar_{e-1} @ ... @ Abar_{b+1} @ Abar_b
+ * over the layer range [b, e) (ATTNROLL_OPT_LAYER_BEGIN/END, default all),
+ * with no final normalisation.
+ *
+ *   [in]  layers      num_layers views, layer 0 first.  Each is [F,H,N,N]
+ *                     (frames, heads, tokens, tokens) or [H,N,N] (one frame).
+ *                     All must have the same rank and shape; dtype and strides
+ *                     may differ from layer to layer.  Must not be NULL.
+ *   [in]  num_layers  >= 1.
+ *   [in]  config      options, or NULL for the defaults.
+ *   [out] out         F32 or F64; [F,N,N] for 4-D layers, [N,N] for 3-D
+ *                     layers; with k query rows [F,k,N] or [k,N].  Must not
+ *                     overlap itself or any layer.  The products run in the
+ *                     output's precision (sgemm for F32, dgemm for F64).
+ *
+ * Memory: O(F*N^2) working space (about 2 output-sized buffers in the output
+ * precision); the input is read in place, never copied.
+ * @return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _SHAPE, _DTYPE, _OVERLAP, _MEMORY.
+ */
+ATTNROLL_API int32_t attnroll_spatial(const attnroll_tensor *layers, int32_t num_layers,
+                                      const attnroll_config *config,
+                                      const attnroll_tensor *out);
+
+/* ------------------------------------------------------------------------ */
+/* Temporal rollout                                                          */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Instance selection (spec: select_instance_attention), writing the selected
+ * [T,T] matrix to out.  For an array A of rank n and instance id i:
+ *   n == 2   A itself.
+ *   n == 3   if the last two extents are equal: A[i] if shape[0] > i, else
+ *            A[:, i, :] if shape[1] > i, else A[0];
+ *            if they differ: A[0] (not square, so a rollout reports a shape
+ *            error; select_instance itself writes it if out has that shape).
+ *   n >= 4   the first of the n-2 leading axes whose extent is > i is indexed
+ *            with i; if none is, each leading axis is indexed with 0 (the first
+ *            [T,T] slice).  If more than one leading axis then remains, they are
+ *            AVERAGED element-wise (as heads are averaged; the original scripts
+ *            silently skipped such a layer).
+ *
+ *   [in]  attn      any dtype, rank 2..ATTNROLL_MAX_NDIM, any strides.
+ *   [in]  instance  >= 0.
+ *   [out] out       F32 or F64, shape equal to the selected matrix's.  Must not
+ *                   overlap itself or attn.
+ * @return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _SHAPE, _DTYPE, _OVERLAP, _MEMORY.
+ */
+ATTNROLL_API int32_t attnroll_select_instance(const attnroll_tensor *attn, int64_t instance,
+                                              const attnroll_tensor *out);
+
+/*
+ * Temporal rollout (spec: "Temporal Rollout"):
+ *   T_i     = normalize_rows(select(A_i, instance) + r*I)
+ *   rollout = T_{e-1} @ ... @ T_{b+1} @ T_b
+ * over the layer range [b, e) (ATTNROLL_OPT_LAYER_BEGIN/END, default all; the
+ * "rollout without layer 0" is b = 1).
+ *
+ *   [in]  layers      num_layers views, layer 0 first, each of rank >= 2; ranks
+ *                     and layouts may differ.  Every layer (also those outside
+ *                     the range) must select (as attnroll_select_instance) to a square [T,T]
+ *                     with the same T.  Must not be NULL.
+ *   [in]  num_layers  >= 1.
+ *   [in]  instance    >= 0 (the refiner_id).
+ *   [in]  config      options, or NULL for the defaults.
+ *   [out] out         F32 or F64, [T,T], or [k,T] with k query rows.  Must not
+ *                     overlap itself or any layer.
+ * @return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _SHAPE, _DTYPE, _OVERLAP, _MEMORY.
+ */
+ATTNROLL_API int32_t attnroll_temporal(const attnroll_tensor *layers, int32_t num_layers,
+                                       int64_t instance, const attnroll_config *config,
+                                       const attnroll_tensor *out);
+
+/* ------------------------------------------------------------------------ */
+/* Post-processing                                                           */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * These read any dtype and strides and compute in double precision.  The
+ * whole result is computed before out is written, so out may be the same
+ * memory as in (in-place use) or overlap it in any way; out must not overlap
+ * itself.  A constant row or vector (max == min) divides by 1, i.e. becomes
+ * zeros.  As with numpy's min/max, a NaN anywhere in a row (minmax_rows) or in
+ * the array (minmax) makes that whole row or array NaN.
+ * @return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _SHAPE, _DTYPE, _OVERLAP, _MEMORY.
+ */
+
+/* Each row of a matrix scaled to [0,1]: out[i,j] = (in[i,j] - min_j in[i,:]) /
+ * (max_j in[i,:] - min_j in[i,:]).  in: [R,C]; out: F32/F64 [R,C]. */
+ATTNROLL_API int32_t attnroll_minmax_rows(const attnroll_tensor *in, const attnroll_tensor *out);
+
+/* Mean over rows for each column: out[j] = mean_i in[i,j].  in: [R,C];
+ * out: F32/F64 [C]. */
+ATTNROLL_API int32_t attnroll_column_mean(const attnroll_tensor *in, const attnroll_tensor *out);
+
+/* The whole array scaled to [0,1]: out = (in - min(in)) / (max(in) - min(in)).
+ * in: any rank; out: F32/F64 of the same shape. */
+ATTNROLL_API int32_t attnroll_minmax(const attnroll_tensor *in, const attnroll_tensor *out);
+
+/* ------------------------------------------------------------------------ */
+/* Streaming spatial rollout                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* An opaque streaming rollout: push layers one at a time, in order 0, 1, ...,
+ * and ask for the result; the same numbers as attnroll_spatial on the same
+ * layers and config, without holding all layers at once. */
+typedef struct attnroll_stream attnroll_stream;
+
+/*
+ * Creates a stream for layers of F = frames frames and N = tokens tokens.
+ *   [in]  config  options (copied; later changes to config do not affect the
+ *                 stream), or NULL for the defaults.  Query rows must be < N.
+ *   [in]  frames  F >= 1.
+ *   [in]  tokens  N >= 1 (and at most 2^31-1, the BLAS index range).
+ *   [in]  dtype   ATTNROLL_F32 or ATTNROLL_F64: the precision the products run
+ *                 in (sgemm or dgemm).  The result may be read as either.
+ *   [out] stream  receives the new stream; must not be NULL; set to NULL on
+ *                 failure.  Free it with attnroll_stream_destroy.
+ *
+ * Memory held: without query rows, two F*N*N matrices in the stream's
+ * precision, whatever the number of layers L or heads H.  With k query rows
+ * the fused N*N matrix of every pushed layer in the range is kept
+ * (L*F*N*N values, still independent of H) and the backward pass, O(L*k*N^2),
+ * runs in attnroll_stream_result.  attnroll_stream_memory reports the bytes.
+ * @return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _DTYPE, _MEMORY.
+ */
+ATTNROLL_API int32_t attnroll_stream_create(const attnroll_config *config, int64_t frames,
+                                            int64_t tokens, int32_t dtype,
+                                            attnroll_stream **stream);
+
+/*
+ * Pushes the next layer (the first push is layer 0).  layer is [F,H,N,N], or
+ * [H,N,N] when F == 1; H may differ between layers; any dtype and strides.
+ * Layers outside the configured range are validated and then ignored.
+ * A layer of the wrong shape or dtype is refused (ATTNROLL_E_SHAPE /
+ * ATTNROLL_E_DTYPE) and the stream stays usable, as if the push had not been
+ * made.  Pushing after attnroll_stream_result gives ATTNROLL_E_STATE.
+ * stream and layer must not be NULL.
+ * @return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _SHAPE, _DTYPE, _STATE, _MEMORY.
+ */
+ATTNROLL_API int32_t attnroll_stream_push(attnroll_stream *stream, const attnroll_tensor *layer);
+
+/*
+ * Writes the rollout of the pushed layers in the configured range and
+ * finishes the stream (later pushes are refused; result may be asked again).
+ *   [out] out  F32 or F64, [F,N,N] (or [N,N] when F == 1); with k query rows
+ *              [F,k,N] (or [k,N] when F == 1).
+ * Gives ATTNROLL_E_STATE when no layer of the range has been pushed, or when
+ * LAYER_END is set beyond the number of layers pushed.
+ * @return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _SHAPE, _DTYPE, _STATE, _MEMORY.
+ */
+ATTNROLL_API int32_t attnroll_stream_result(attnroll_stream *stream, const attnroll_tensor *out);
+
+/*
+ * Reports the stream's state.  Any output pointer may be NULL (not written).
+ *   [out] layers_pushed  layers accepted so far.
+ *   [out] bytes_held     bytes of working memory the stream holds now.
+ * @return ATTNROLL_OK, or ATTNROLL_E_ARGUMENT if stream is NULL.
+ */
+ATTNROLL_API int32_t attnroll_stream_info(const attnroll_stream *stream, int64_t *layers_pushed,
+                                          int64_t *bytes_held);
+
+/* Frees a stream.  NULL is a no-op. */
+ATTNROLL_API void attnroll_stream_destroy(attnroll_stream *stream);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* ATTNROLL_H */

@@ -1,0 +1,52 @@
+// Products of fused layer matrices through BLAS, for every frame at once.
+//
+// Full mode (no query rows): layers are applied first to last, R <- Abar @ R.
+// Query mode (k rows):       layers are applied LAST TO FIRST, Q <- Q @ Abar,
+//                            starting from rows q of the last layer, so each
+//                            step costs k*N^2 instead of N^3.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+namespace attnroll {
+
+template <class T>
+class Chain {
+public:
+    // Rows [r0, r1) of the fused layer for frame f, leading dimension N.  A
+    // source may write them to `scratch` (room for r1-r0 rows) and return it,
+    // or return a pointer to rows it already holds.
+    using Source = std::function<const T *(int64_t f, int64_t r0, int64_t r1, T *scratch)>;
+
+    Chain(int64_t frames, int64_t n, std::vector<int64_t> query_rows, int workers);
+
+    void apply(const Source &layer);
+
+    int64_t layers_applied() const { return applied_; }
+    int64_t rows() const;  // N, or k in query mode
+    // [F, rows(), N], C-contiguous; valid once a layer has been applied.
+    const T *result() const { return state_.data(); }
+    int64_t bytes_held() const;
+
+private:
+    void apply_full(const Source &layer);
+    void apply_query(const Source &layer);
+
+    int64_t frames_, n_;
+    std::vector<int64_t> query_;
+    int workers_;
+    int64_t blocks_;
+    int64_t applied_ = 0;
+    std::vector<T> state_, next_;    // [F, rows, N]
+    std::vector<T> scratch_;         // per worker: one row block, [rows_per_block, N]
+    std::vector<T> partial_;         // query mode with blocks > 1: [F, blocks, k, N]
+};
+
+// C = A @ B with row-major A [m,k] (lda), B [k,n] (ldb), C [m,n] (ldc).
+template <class T>
+void gemm(int64_t m, int64_t n, int64_t k, const T *a, int64_t lda, const T *b, int64_t ldb, T *c,
+          int64_t ldc);
+
+}  // namespace attnroll

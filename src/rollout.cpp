@@ -1,0 +1,58 @@
+#include "rollout.hpp"
+
+#include <climits>
+
+#include "chain.hpp"
+#include "error.hpp"
+#include "parallel.hpp"
+
+namespace attnroll {
+
+std::string layer_name(int64_t index) { return "layers[" + std::to_string(index) + "]"; }
+
+std::vector<int64_t> rollout_shape(int64_t frames, int64_t rows, int64_t n, bool with_frames) {
+    if (with_frames) return {frames, rows, n};
+    return {rows, n};
+}
+
+void check_blas_extent(int64_t n, const char *what) {
+    if (n > INT_MAX)
+        fail(ATTNROLL_E_SHAPE, "%s: %lld tokens exceed the BLAS index range (%d)", what,
+             static_cast<long long>(n), INT_MAX);
+}
+
+namespace {
+template <class T>
+void roll_out_typed(const std::vector<LayerView> &layers, int64_t frames, int64_t n,
+                    const attnroll_config &config, const View &out) {
+    const int64_t rows = config.query_rows.empty() ? n : static_cast<int64_t>(config.query_rows.size());
+    const double per_row = static_cast<double>(n) *
+                           static_cast<double>(layers.front().offsets.size() + static_cast<size_t>(rows));
+    BlasSingleThreaded blas;
+    Chain<T> chain(frames, n, config.query_rows,
+                   choose_workers(config.threads, per_row, frames * n));
+    const double residual = config.residual;
+    auto apply = [&](const LayerView &layer) {
+        chain.apply([&](int64_t f, int64_t r0, int64_t r1, T *scratch) -> const T * {
+            fuse_rows(layer, f, r0, r1, residual, scratch, n);
+            return scratch;
+        });
+    };
+    // Full rollout runs first to last (R <- Abar @ R); query rows last to first.
+    if (config.query_rows.empty())
+        for (const LayerView &layer : layers) apply(layer);
+    else
+        for (auto it = layers.rbegin(); it != layers.rend(); ++it) apply(*it);
+    store(chain.result(), out);
+}
+}  // namespace
+
+void roll_out(const std::vector<LayerView> &layers, int64_t frames, int64_t n,
+              const attnroll_config &config, const View &out) {
+    if (out.dtype == ATTNROLL_F32)
+        roll_out_typed<float>(layers, frames, n, config, out);
+    else
+        roll_out_typed<double>(layers, frames, n, config, out);
+}
+
+}  // namespace attnroll
