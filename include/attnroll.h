@@ -139,6 +139,9 @@ ATTNROLL_API const char *attnroll_last_error(void);
  *          strides may be anything that does not make two indices share an
  *          element (so no zero stride on an extent > 1).
  *
+ * Overlap: an output "overlaps" an input when the byte ranges the two views
+ * span intersect, even if their elements interleave without sharing one.
+ *
  * Alignment: data must be aligned to its element size.  The struct itself is
  * never retained past the call.
  */

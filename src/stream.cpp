@@ -1,5 +1,6 @@
 #include "stream.hpp"
 
+#include <cstdint>
 #include <vector>
 
 #include "chain.hpp"
@@ -133,7 +134,9 @@ std::unique_ptr<attnroll_stream> make_stream(const attnroll_config *config, int6
         fail(ATTNROLL_E_ARGUMENT, "frames: %lld, must be >= 1", static_cast<long long>(frames));
     if (tokens < 1)
         fail(ATTNROLL_E_ARGUMENT, "tokens: %lld, must be >= 1", static_cast<long long>(tokens));
-    check_blas_extent(tokens, "tokens");
+    if (tokens > INT32_MAX)
+        fail(ATTNROLL_E_ARGUMENT, "tokens: %lld exceeds the BLAS index range (%d)",
+             static_cast<long long>(tokens), INT32_MAX);
     int64_t matrix = 0;
     if (__builtin_mul_overflow(tokens, tokens, &matrix) || __builtin_mul_overflow(matrix, frames, &matrix) ||
         matrix > INT64_MAX / 64)
