@@ -26,14 +26,14 @@ void gemm<double>(int64_t m, int64_t n, int64_t k, const double *a, int64_t lda,
 }
 
 template <class T>
-Chain<T>::Chain(int64_t frames, int64_t n, std::vector<int64_t> query_rows, int workers)
-    : frames_(frames), n_(n), query_(std::move(query_rows)), workers_(std::max(1, workers)) {
-    blocks_ = row_blocks(frames_, n_, workers_);
+Chain<T>::Chain(int64_t frames, int64_t n, std::vector<int64_t> query_rows, Workers &workers)
+    : frames_(frames), n_(n), query_(std::move(query_rows)), workers_(workers) {
+    blocks_ = row_blocks(frames_, n_, workers_.count());
     const size_t state = static_cast<size_t>(frames_ * rows() * n_);
     state_.resize(state);
     next_.resize(state);
     const int64_t block_rows = (n_ + blocks_ - 1) / blocks_;
-    scratch_.resize(static_cast<size_t>(workers_ * block_rows * n_));
+    scratch_.resize(static_cast<size_t>(workers_.count() * block_rows * n_));
     if (!query_.empty() && blocks_ > 1)
         partial_.resize(static_cast<size_t>(frames_ * blocks_) * static_cast<size_t>(rows() * n_));
 }
@@ -64,7 +64,7 @@ void Chain<T>::apply_full(const Source &layer) {
     const int64_t n = n_, blocks = blocks_;
     const int64_t block_rows = (n + blocks - 1) / blocks;
     const bool first = applied_ == 0;
-    parallel_for(frames_ * blocks, workers_, [&](int64_t task, int worker) {
+    workers_.run(frames_ * blocks, [&](int64_t task, int worker) {
         const int64_t f = task / blocks, b = task % blocks;
         const int64_t r0 = block_begin(b, blocks, n), r1 = block_begin(b + 1, blocks, n);
         T *rows_out = state_.data() + (f * n + r0) * n;
@@ -86,7 +86,7 @@ void Chain<T>::apply_query(const Source &layer) {
     const int64_t n = n_, k = rows(), blocks = blocks_;
     const int64_t block_rows = (n + blocks - 1) / blocks;
     if (applied_ == 0) {  // Q = rows q of the last layer: fuse only those rows
-        parallel_for(frames_, workers_, [&](int64_t f, int) {
+        workers_.run(frames_, [&](int64_t f, int) {
             for (int64_t i = 0; i < k; ++i) {
                 T *row = state_.data() + (f * k + i) * n;
                 const T *src = layer(f, query_[i], query_[i] + 1, row);
@@ -96,7 +96,7 @@ void Chain<T>::apply_query(const Source &layer) {
         return;
     }
     // Q_new = sum over row blocks b of Q[:, rows_b] @ Abar[rows_b, :].
-    parallel_for(frames_ * blocks, workers_, [&](int64_t task, int worker) {
+    workers_.run(frames_ * blocks, [&](int64_t task, int worker) {
         const int64_t f = task / blocks, b = task % blocks;
         const int64_t r0 = block_begin(b, blocks, n), r1 = block_begin(b + 1, blocks, n);
         T *scratch = scratch_.data() + worker * block_rows * n;

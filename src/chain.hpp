@@ -12,6 +12,8 @@
 
 namespace attnroll {
 
+class Workers;
+
 template <class T>
 class Chain {
 public:
@@ -20,7 +22,7 @@ public:
     // or return a pointer to rows it already holds.
     using Source = std::function<const T *(int64_t f, int64_t r0, int64_t r1, T *scratch)>;
 
-    Chain(int64_t frames, int64_t n, std::vector<int64_t> query_rows, int workers);
+    Chain(int64_t frames, int64_t n, std::vector<int64_t> query_rows, Workers &workers);
 
     void apply(const Source &layer);
 
@@ -36,7 +38,7 @@ private:
 
     int64_t frames_, n_;
     std::vector<int64_t> query_;
-    int workers_;
+    Workers &workers_;
     int64_t blocks_;
     int64_t applied_ = 0;
     std::vector<T> state_, next_;    // [F, rows, N]

@@ -22,27 +22,51 @@ template <class T> inline T to_acc(double x) { return static_cast<T>(x); }
 template <class T> inline T to_acc(Half h) { return static_cast<T>(half_to_float(h.bits)); }
 template <class T> inline T to_acc(BFloat b) { return static_cast<T>(bf16_to_float(b.bits)); }
 
-// acc[j] (=|+=) src[j*stride].  `Stride1` lets the compiler vectorise the
-// contiguous case; every layout goes through this one loop.
+// Up to this many entries (heads) are summed per pass over a row: fewer
+// passes over the partial sums, and few enough input streams for the
+// hardware prefetchers to follow.
+constexpr int kGroup = 4;
+
+// acc[j] (=|+=) src[0][j*stride] + ... + src[G-1][j*stride].  `Stride1` lets
+// the compiler vectorise the contiguous case; every layout goes through this
+// one loop, so every layout gives the same bits.
+template <class T, class I, bool Stride1, int G>
+inline void accumulate(const I *const *src, int64_t stride, int64_t n, T *acc, bool first) {
+    for (int64_t j = 0; j < n; ++j) {
+        const int64_t at = Stride1 ? j : j * stride;
+        T x = to_acc<T>(src[0][at]);
+        for (int g = 1; g < G; ++g) x += to_acc<T>(src[g][at]);
+        acc[j] = first ? x : acc[j] + x;
+    }
+}
+
 template <class T, class I, bool Stride1>
-inline void accumulate(const I *src, int64_t stride, int64_t n, T *acc, bool first) {
-    if (first) {
-        for (int64_t j = 0; j < n; ++j) acc[j] = to_acc<T>(src[Stride1 ? j : j * stride]);
-    } else {
-        for (int64_t j = 0; j < n; ++j) acc[j] += to_acc<T>(src[Stride1 ? j : j * stride]);
+inline void accumulate_any(const I *const *src, int g, int64_t stride, int64_t n, T *acc, bool first) {
+    switch (g) {
+        case 1: accumulate<T, I, Stride1, 1>(src, stride, n, acc, first); break;
+        case 2: accumulate<T, I, Stride1, 2>(src, stride, n, acc, first); break;
+        case 3: accumulate<T, I, Stride1, 3>(src, stride, n, acc, first); break;
+        default: accumulate<T, I, Stride1, 4>(src, stride, n, acc, first); break;
     }
 }
 
 #if ATTNROLL_HAVE_F16C_PATH
-// Contiguous half rows converted eight at a time with F16C where the CPU has it.
-__attribute__((target("avx,f16c"))) void accumulate_half_f16c(const uint16_t *src, int64_t n,
-                                                               float *acc, bool first) {
+// Contiguous half rows converted eight at a time with F16C where the CPU has
+// it; the same sums in the same order as accumulate().
+__attribute__((target("avx,f16c"))) void accumulate_half_f16c(const uint16_t *const *src, int g,
+                                                               int64_t n, float *acc, bool first) {
     int64_t j = 0;
     for (; j + 8 <= n; j += 8) {
-        const __m256 x = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(src + j)));
+        __m256 x = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(src[0] + j)));
+        for (int k = 1; k < g; ++k)
+            x = _mm256_add_ps(x, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(src[k] + j))));
         _mm256_storeu_ps(acc + j, first ? x : _mm256_add_ps(_mm256_loadu_ps(acc + j), x));
     }
-    for (; j < n; ++j) acc[j] = first ? half_to_float(src[j]) : acc[j] + half_to_float(src[j]);
+    for (; j < n; ++j) {
+        float x = half_to_float(src[0][j]);
+        for (int k = 1; k < g; ++k) x += half_to_float(src[k][j]);
+        acc[j] = first ? x : acc[j] + x;
+    }
 }
 
 bool cpu_has_f16c() {
@@ -51,62 +75,89 @@ bool cpu_has_f16c() {
 }
 #endif
 
+// Rows [r0, r1) averaged over the entries.  Rows go in chunks with the
+// entries (heads) as the outer loop inside a chunk: each pass then reads one
+// contiguous stretch of one head while the chunk's sums stay in cache, instead
+// of interleaving 16 head planes N*N apart; a column-major input also reuses
+// each cache line across the chunk's rows.
 template <class T, class I>
-void average_row_typed(const LayerView &v, int64_t frame, int64_t row, T *dst) {
-    const I *base = reinterpret_cast<const I *>(v.base) + frame * v.frame_stride + row * v.row_stride;
-    bool first = true;
-    for (int64_t off : v.offsets) {
-        const I *src = base + off;
+void average_rows_typed(const LayerView &v, int64_t frame, int64_t r0, int64_t r1, T *dst,
+                        int64_t ld) {
+    constexpr int64_t kChunk = 32;
+    const I *base = reinterpret_cast<const I *>(v.base) + frame * v.frame_stride;
+    for (int64_t c0 = r0; c0 < r1; c0 += kChunk) {
+        const int64_t c1 = c0 + kChunk < r1 ? c0 + kChunk : r1;
+        const int64_t entries = static_cast<int64_t>(v.offsets.size());
+        for (int64_t h = 0; h < entries; h += kGroup) {
+            const int g = static_cast<int>(entries - h < kGroup ? entries - h : kGroup);
+            const bool first = h == 0;
+            for (int64_t i = c0; i < c1; ++i) {
+                const I *src[kGroup];
+                for (int k = 0; k < g; ++k) src[k] = base + v.offsets[h + k] + i * v.row_stride;
+                T *row = dst + (i - r0) * ld;
 #if ATTNROLL_HAVE_F16C_PATH
-        if constexpr (std::is_same<I, Half>::value && std::is_same<T, float>::value) {
-            if (v.col_stride == 1 && cpu_has_f16c()) {
-                accumulate_half_f16c(reinterpret_cast<const uint16_t *>(src), v.cols, dst, first);
-                first = false;
-                continue;
+                if constexpr (std::is_same<I, Half>::value && std::is_same<T, float>::value) {
+                    if (v.col_stride == 1 && cpu_has_f16c()) {
+                        accumulate_half_f16c(reinterpret_cast<const uint16_t *const *>(src), g, v.cols,
+                                             row, first);
+                        continue;
+                    }
+                }
+#endif
+                if (v.col_stride == 1)
+                    accumulate_any<T, I, true>(src, g, 1, v.cols, row, first);
+                else
+                    accumulate_any<T, I, false>(src, g, v.col_stride, v.cols, row, first);
             }
         }
-#endif
-        if (v.col_stride == 1)
-            accumulate<T, I, true>(src, 1, v.cols, dst, first);
-        else
-            accumulate<T, I, false>(src, v.col_stride, v.cols, dst, first);
-        first = false;
     }
     const int64_t count = static_cast<int64_t>(v.offsets.size());
     if (count > 1) {
         const T inv = static_cast<T>(1.0 / static_cast<double>(count));
-        for (int64_t j = 0; j < v.cols; ++j) dst[j] *= inv;
+        for (int64_t i = r0; i < r1; ++i)
+            for (int64_t j = 0; j < v.cols; ++j) dst[(i - r0) * ld + j] *= inv;
     }
 }
 
 }  // namespace
 
 template <class T>
-void average_row(const LayerView &v, int64_t frame, int64_t row, T *dst) {
+void average_rows(const LayerView &v, int64_t frame, int64_t r0, int64_t r1, T *dst, int64_t ld) {
     switch (v.dtype) {
-        case ATTNROLL_F32: average_row_typed<T, float>(v, frame, row, dst); break;
-        case ATTNROLL_F64: average_row_typed<T, double>(v, frame, row, dst); break;
-        case ATTNROLL_F16: average_row_typed<T, Half>(v, frame, row, dst); break;
-        default: average_row_typed<T, BFloat>(v, frame, row, dst); break;
+        case ATTNROLL_F32: average_rows_typed<T, float>(v, frame, r0, r1, dst, ld); break;
+        case ATTNROLL_F64: average_rows_typed<T, double>(v, frame, r0, r1, dst, ld); break;
+        case ATTNROLL_F16: average_rows_typed<T, Half>(v, frame, r0, r1, dst, ld); break;
+        default: average_rows_typed<T, BFloat>(v, frame, r0, r1, dst, ld); break;
     }
+}
+
+// Sum of x[0..n) in eight interleaved partial sums: vectorisable, and the same
+// order every time.
+template <class T>
+T row_sum(const T *x, int64_t n) {
+    T part[8] = {};
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int k = 0; k < 8; ++k) part[k] += x[j + k];
+    for (; j < n; ++j) part[0] += x[j];
+    return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
 }
 
 template <class T>
 void fuse_rows(const LayerView &v, int64_t frame, int64_t r0, int64_t r1, double residual, T *dst,
                int64_t ld) {
+    average_rows(v, frame, r0, r1, dst, ld);
     for (int64_t i = r0; i < r1; ++i) {
         T *row = dst + (i - r0) * ld;
-        average_row(v, frame, i, row);
         row[i] += static_cast<T>(residual);
-        T sum = 0;
-        for (int64_t j = 0; j < v.cols; ++j) sum += row[j];
+        const T sum = row_sum(row, v.cols);
         if (sum == T(0)) continue;  // the spec divides a zero row sum by 1
         for (int64_t j = 0; j < v.cols; ++j) row[j] /= sum;
     }
 }
 
-template void average_row<float>(const LayerView &, int64_t, int64_t, float *);
-template void average_row<double>(const LayerView &, int64_t, int64_t, double *);
+template void average_rows<float>(const LayerView &, int64_t, int64_t, int64_t, float *, int64_t);
+template void average_rows<double>(const LayerView &, int64_t, int64_t, int64_t, double *, int64_t);
 template void fuse_rows<float>(const LayerView &, int64_t, int64_t, int64_t, double, float *, int64_t);
 template void fuse_rows<double>(const LayerView &, int64_t, int64_t, int64_t, double, double *, int64_t);
 

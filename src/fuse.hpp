@@ -19,9 +19,10 @@ struct LayerView {
     std::vector<int64_t> offsets{0};  // one per averaged entry (heads, leftover axes)
 };
 
-// dst[0..cols) = mean over offsets of row `row` of frame `frame`.
+// Rows [r0, r1) of frame `frame`, each the mean over offsets, written to dst
+// with leading dimension ld.
 template <class T>
-void average_row(const LayerView &v, int64_t frame, int64_t row, T *dst);
+void average_rows(const LayerView &v, int64_t frame, int64_t r0, int64_t r1, T *dst, int64_t ld);
 
 // Rows [r0, r1) of normalize_rows(average + residual*I) for `frame`, written to
 // dst with leading dimension ld.  A zero row sum divides by 1, as in the spec.

@@ -3,11 +3,6 @@
 #include <cblas.h>
 
 #include <algorithm>
-#include <atomic>
-#include <exception>
-#include <mutex>
-#include <thread>
-#include <vector>
 
 namespace attnroll {
 
@@ -48,34 +43,67 @@ int choose_workers(int64_t requested, double work_per_task, int64_t tasks) {
     return static_cast<int>(std::max<int64_t>(1, n));
 }
 
-void parallel_for(int64_t tasks, int workers,
-                  const std::function<void(int64_t task, int worker)> &fn) {
-    if (workers <= 1 || tasks <= 1) {
+Workers::Workers(int count) {
+    try {
+        for (int w = 1; w < count; ++w) threads_.emplace_back(&Workers::serve, this, w);
+    } catch (...) {
+        // Could not start a thread: the ones running (and the caller) do the work.
+    }
+}
+
+Workers::~Workers() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stop_ = true;
+    }
+    wake_.notify_all();
+    for (auto &t : threads_) t.join();
+}
+
+void Workers::work(int worker) {
+    try {
+        for (int64_t t; (t = next_.fetch_add(1)) < tasks_;) (*job_)(t, worker);
+    } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!error_) error_ = std::current_exception();
+        next_.store(tasks_);  // stop handing out work
+    }
+}
+
+void Workers::serve(int worker) {
+    uint64_t seen = 0;
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+        wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+        if (stop_) return;
+        seen = generation_;
+        lock.unlock();
+        work(worker);
+        lock.lock();
+        if (--busy_ == 0) finished_.notify_one();
+    }
+}
+
+void Workers::run(int64_t tasks, const std::function<void(int64_t task, int worker)> &fn) {
+    if (threads_.empty() || tasks <= 1) {
         for (int64_t t = 0; t < tasks; ++t) fn(t, 0);
         return;
     }
-    std::atomic<int64_t> next{0};
-    std::exception_ptr error;
-    std::mutex error_mutex;
-    auto run = [&](int worker) {
-        try {
-            for (int64_t t; (t = next.fetch_add(1)) < tasks;) fn(t, worker);
-        } catch (...) {
-            std::lock_guard<std::mutex> lock(error_mutex);
-            if (!error) error = std::current_exception();
-            next.store(tasks);  // stop handing out work
-        }
-    };
-    std::vector<std::thread> threads;
-    threads.reserve(static_cast<size_t>(workers - 1));
-    try {
-        for (int w = 1; w < workers; ++w) threads.emplace_back(run, w);
-    } catch (...) {
-        // Could not start a thread: the ones running (and this one) finish the work.
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        job_ = &fn;
+        tasks_ = tasks;
+        next_.store(0);
+        busy_ = static_cast<int>(threads_.size());
+        error_ = nullptr;
+        ++generation_;
     }
-    run(0);
-    for (auto &t : threads) t.join();
-    if (error) std::rethrow_exception(error);
+    wake_.notify_all();
+    work(0);
+    std::unique_lock<std::mutex> lock(mutex_);
+    finished_.wait(lock, [&] { return busy_ == 0; });
+    job_ = nullptr;
+    if (error_) std::rethrow_exception(error_);
 }
 
 int64_t row_blocks(int64_t frames, int64_t rows, int workers) {

@@ -2,7 +2,13 @@
 #pragma once
 
 #include <cstdint>
+#include <atomic>
+#include <condition_variable>
+#include <exception>
 #include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 namespace attnroll {
 
@@ -22,10 +28,41 @@ public:
 // than the number of independent tasks.
 int choose_workers(int64_t requested, double work_per_task, int64_t tasks);
 
-// Runs fn(task, worker) for task in [0, tasks) on `workers` threads (the caller
-// is worker 0).  Exceptions from fn are rethrown in the caller after all join.
-void parallel_for(int64_t tasks, int workers,
-                  const std::function<void(int64_t task, int worker)> &fn);
+// A fixed set of worker threads for one computation (a call or a stream):
+// started once, woken for each parallel step, so a 24-layer rollout does not
+// pay for starting threads 24 times.  Idle workers sleep on a condition
+// variable and use no processor time.
+class Workers {
+public:
+    // `count` >= 1 workers including the calling thread.  If the system
+    // refuses to start a thread, the work runs on fewer.
+    explicit Workers(int count);
+    ~Workers();
+    Workers(const Workers &) = delete;
+    Workers &operator=(const Workers &) = delete;
+
+    int count() const { return static_cast<int>(threads_.size()) + 1; }
+
+    // Runs fn(task, worker) for every task in [0, tasks), the caller being
+    // worker 0; returns when all are done.  An exception thrown by fn stops
+    // the handing out of tasks and is rethrown here.
+    void run(int64_t tasks, const std::function<void(int64_t task, int worker)> &fn);
+
+private:
+    void serve(int worker);
+    void work(int worker);
+
+    std::mutex mutex_;
+    std::condition_variable wake_, finished_;
+    const std::function<void(int64_t, int)> *job_ = nullptr;
+    int64_t tasks_ = 0;
+    std::atomic<int64_t> next_{0};
+    int busy_ = 0;
+    uint64_t generation_ = 0;
+    bool stop_ = false;
+    std::exception_ptr error_;
+    std::vector<std::thread> threads_;
+};
 
 // Splits each of `frames` frames into row blocks so that frames*blocks tasks
 // keep `workers` threads evenly busy.

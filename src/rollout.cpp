@@ -29,8 +29,8 @@ void roll_out_typed(const std::vector<LayerView> &layers, int64_t frames, int64_
     const double per_row = static_cast<double>(n) *
                            static_cast<double>(layers.front().offsets.size() + static_cast<size_t>(rows));
     BlasSingleThreaded blas;
-    Chain<T> chain(frames, n, config.query_rows,
-                   choose_workers(config.threads, per_row, frames * n));
+    Workers workers(choose_workers(config.threads, per_row, frames * n));
+    Chain<T> chain(frames, n, config.query_rows, workers);
     const double residual = config.residual;
     auto apply = [&](const LayerView &layer) {
         chain.apply([&](int64_t f, int64_t r0, int64_t r1, T *scratch) -> const T * {

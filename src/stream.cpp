@@ -20,11 +20,12 @@ public:
         : options_(config), frames_(frames), n_(tokens) {
         const int64_t rows = options_.query_rows.empty() ? n_ : static_cast<int64_t>(options_.query_rows.size());
         // Head count is not known yet; size the decision for a typical 16.
-        workers_ = choose_workers(options_.threads, static_cast<double>(n_ * (16 + rows)), frames_ * n_);
+        workers_ = std::make_unique<Workers>(
+            choose_workers(options_.threads, static_cast<double>(n_ * (16 + rows)), frames_ * n_));
         // Full mode keeps the running product; query mode keeps fused layers
         // and builds its backward chain in result().
         if (options_.query_rows.empty())
-            chain_ = std::make_unique<Chain<T>>(frames_, n_, std::vector<int64_t>{}, workers_);
+            chain_ = std::make_unique<Chain<T>>(frames_, n_, std::vector<int64_t>{}, *workers_);
     }
 
     void push(const attnroll_tensor *layer) override {
@@ -72,7 +73,7 @@ public:
 
         if (!chain_ && backward_.empty()) {  // query mode: first result runs the backward pass
             BlasSingleThreaded blas;
-            Chain<T> chain(frames_, n_, options_.query_rows, workers_);
+            Chain<T> chain(frames_, n_, options_.query_rows, *workers_);
             for (auto it = fused_.rbegin(); it != fused_.rend(); ++it) {
                 const T *layer = it->data();
                 const int64_t n = n_;
@@ -106,8 +107,8 @@ private:
 
     void keep_fused(const LayerView &lv) {
         std::vector<T> layer(static_cast<size_t>(frames_ * n_ * n_));
-        const int64_t n = n_, blocks = row_blocks(frames_, n, workers_);
-        parallel_for(frames_ * blocks, workers_, [&](int64_t task, int) {
+        const int64_t n = n_, blocks = row_blocks(frames_, n, workers_->count());
+        workers_->run(frames_ * blocks, [&](int64_t task, int) {
             const int64_t f = task / blocks, b = task % blocks;
             const int64_t r0 = block_begin(b, blocks, n), r1 = block_begin(b + 1, blocks, n);
             fuse_rows(lv, f, r0, r1, options_.residual, layer.data() + (f * n + r0) * n, n);
@@ -117,7 +118,7 @@ private:
 
     attnroll_config options_;
     int64_t frames_, n_;
-    int workers_ = 1;
+    std::unique_ptr<Workers> workers_;      // before chain_, which refers to it
     int64_t pushed_ = 0;
     bool finished_ = false;
     std::unique_ptr<Chain<T>> chain_;        // full mode

@@ -68,7 +68,7 @@ void select_instance(const attnroll_tensor *attn, int64_t instance, const attnro
     expect_disjoint(o, "out", a, "attn");
 
     std::vector<double> selected(static_cast<size_t>(v.rows * v.cols));
-    for (int64_t i = 0; i < v.rows; ++i) average_row(v, 0, i, selected.data() + i * v.cols);
+    average_rows(v, 0, 0, v.rows, selected.data(), v.cols);
     store(selected.data(), o);
 }
 
