@@ -280,8 +280,9 @@ ATTNROLL_API int32_t attnroll_config_get_ints(const attnroll_config *config, int
  *                     overlap itself or any layer.  The products run in the
  *                     output's precision (sgemm for F32, dgemm for F64).
  *
- * Memory: O(F*N^2) working space (about 2 output-sized buffers in the output
- * precision); the input is read in place, never copied.
+ * Memory: O(F*N^2) working space (two [F,N,N] matrices in the output
+ * precision, or two [F,k,N] with query rows, plus one N*N scratch matrix per
+ * worker); the input is read in place, never copied.
  * @return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _SHAPE, _DTYPE, _OVERLAP, _MEMORY.
  */
 ATTNROLL_API int32_t attnroll_spatial(const attnroll_tensor *layers, int32_t num_layers,
@@ -384,10 +385,12 @@ typedef struct attnroll_stream attnroll_stream;
  *                 failure.  Free it with attnroll_stream_destroy.
  *
  * Memory held: without query rows, two F*N*N matrices in the stream's
- * precision, whatever the number of layers L or heads H.  With k query rows
- * the fused N*N matrix of every pushed layer in the range is kept
- * (L*F*N*N values, still independent of H) and the backward pass, O(L*k*N^2),
- * runs in attnroll_stream_result.  attnroll_stream_memory reports the bytes.
+ * precision plus one N*N scratch matrix per worker thread, whatever the number
+ * of layers L or heads H.  With k query rows the fused N*N matrix of every
+ * pushed layer in the range is kept (L*F*N*N values, still independent of H)
+ * and the backward pass, O(L*k*N^2), runs in attnroll_stream_result.
+ * attnroll_stream_info reports the bytes.  The stream keeps its worker threads
+ * (ATTNROLL_OPT_THREADS) asleep between pushes, until it is destroyed.
  * @return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _DTYPE, _MEMORY.
  */
 ATTNROLL_API int32_t attnroll_stream_create(const attnroll_config *config, int64_t frames,
