@@ -1,0 +1,54 @@
+#!/bin/sh
+# install-deps.sh -- install what building and testing attnroll needs on
+# Debian 12 (bookworm).  Safe to run again: when every package is already
+# installed it does nothing (not even apt-get update).
+#
+# Runs as root, or through sudo when not root and sudo exists.  Never prompts.
+#
+#   sh scripts/install-deps.sh          install what is missing
+#   sh scripts/install-deps.sh --list   print the package list and exit
+set -eu
+
+# g++, gcc, make, cmake       the C++17 library, the C99 tests and examples
+# pkg-config                  finds OpenBLAS and cmocka; the pkg-config consumer test
+# libopenblas-dev             BLAS (attnroll calls openblas_set_num_threads)
+# libcmocka-dev               the C unit tests
+# binutils                    nm, readelf: the exports test
+# python3-numpy, python3-pytest  the Python binding tests (run with /usr/bin/python3)
+PACKAGES="g++ gcc make cmake pkg-config libopenblas-dev libcmocka-dev binutils python3-numpy python3-pytest"
+
+if [ "${1-}" = --list ]; then
+    echo "$PACKAGES"
+    exit 0
+fi
+
+missing=""
+for pkg in $PACKAGES; do
+    status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null || true)
+    case $status in
+        ii*) ;;
+        *) missing="$missing $pkg" ;;
+    esac
+done
+
+if [ -z "$missing" ]; then
+    echo "install-deps: all packages present: $PACKAGES"
+    exit 0
+fi
+echo "install-deps: installing:$missing"
+
+if [ "$(id -u)" -eq 0 ]; then
+    as_root=""
+elif command -v sudo > /dev/null 2>&1; then
+    as_root="sudo"
+else
+    echo "install-deps: not root and no sudo; as root, run: apt-get install$missing" >&2
+    exit 1
+fi
+
+# env(1) sets the variables for apt itself, whether or not sudo keeps them.
+# shellcheck disable=SC2086 # $as_root may be empty; $missing is a word list
+$as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+# shellcheck disable=SC2086
+$as_root env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q --no-install-recommends $missing < /dev/null
