@@ -30,12 +30,12 @@ Chain<T>::Chain(int64_t frames, int64_t n, std::vector<int64_t> query_rows, Work
     : frames_(frames), n_(n), query_(std::move(query_rows)), workers_(workers) {
     blocks_ = row_blocks(frames_, n_, workers_.count());
     const size_t state = static_cast<size_t>(frames_ * rows() * n_);
-    state_.resize(state);
-    next_.resize(state);
+    state_ = Buffer<T>(state);
+    next_ = Buffer<T>(state);
     const int64_t block_rows = (n_ + blocks_ - 1) / blocks_;
-    scratch_.resize(static_cast<size_t>(workers_.count() * block_rows * n_));
+    scratch_ = Buffer<T>(static_cast<size_t>(workers_.count() * block_rows * n_));
     if (!query_.empty() && blocks_ > 1)
-        partial_.resize(static_cast<size_t>(frames_ * blocks_) * static_cast<size_t>(rows() * n_));
+        partial_ = Buffer<T>(static_cast<size_t>(frames_ * blocks_) * static_cast<size_t>(rows() * n_));
 }
 
 template <class T>
@@ -46,8 +46,7 @@ int64_t Chain<T>::rows() const {
 template <class T>
 int64_t Chain<T>::bytes_held() const {
     return static_cast<int64_t>(
-        (state_.capacity() + next_.capacity() + scratch_.capacity() + partial_.capacity()) *
-        sizeof(T));
+        state_.bytes() + next_.bytes() + scratch_.bytes() + partial_.bytes());
 }
 
 template <class T>

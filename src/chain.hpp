@@ -10,6 +10,8 @@
 #include <functional>
 #include <vector>
 
+#include "buffer.hpp"
+
 namespace attnroll {
 
 class Workers;
@@ -41,9 +43,9 @@ private:
     Workers &workers_;
     int64_t blocks_;
     int64_t applied_ = 0;
-    std::vector<T> state_, next_;    // [F, rows, N]
-    std::vector<T> scratch_;         // per worker: one row block, [rows_per_block, N]
-    std::vector<T> partial_;         // query mode with blocks > 1: [F, blocks, k, N]
+    Buffer<T> state_, next_;    // [F, rows, N]
+    Buffer<T> scratch_;         // per worker: one row block, [rows_per_block, N]
+    Buffer<T> partial_;         // query mode with blocks > 1: [F, blocks, k, N]
 };
 
 // C = A @ B with row-major A [m,k] (lda), B [k,n] (ldb), C [m,n] (ldc).

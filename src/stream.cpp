@@ -1,6 +1,7 @@
 #include "stream.hpp"
 
 #include <cstdint>
+#include <algorithm>
 #include <vector>
 
 #include "chain.hpp"
@@ -71,7 +72,7 @@ public:
         const bool flat = frames_ == 1 && o.ndim == 2;
         expect_shape(o, rollout_shape(frames_, rows, n_, !flat), "out");
 
-        if (!chain_ && backward_.empty()) {  // query mode: first result runs the backward pass
+        if (!chain_ && backward_.size() == 0) {  // query mode: first result runs the backward pass
             BlasSingleThreaded blas;
             Chain<T> chain(frames_, n_, options_.query_rows, *workers_);
             for (auto it = fused_.rbegin(); it != fused_.rend(); ++it) {
@@ -81,7 +82,9 @@ public:
                     return layer + (f * n + r0) * n;
                 });
             }
-            backward_.assign(chain.result(), chain.result() + frames_ * rows * n_);
+            Buffer<T> result(static_cast<size_t>(frames_ * rows * n_));
+            std::copy(chain.result(), chain.result() + frames_ * rows * n_, result.data());
+            backward_ = std::move(result);
         }
         store(chain_ ? chain_->result() : backward_.data(), o);
         finished_ = true;
@@ -91,8 +94,8 @@ public:
 
     int64_t bytes_held() const override {
         int64_t bytes = chain_ ? chain_->bytes_held() : 0;
-        for (const auto &layer : fused_) bytes += static_cast<int64_t>(layer.capacity() * sizeof(T));
-        return bytes + static_cast<int64_t>(backward_.capacity() * sizeof(T));
+        for (const auto &layer : fused_) bytes += static_cast<int64_t>(layer.bytes());
+        return bytes + static_cast<int64_t>(backward_.bytes());
     }
 
 private:
@@ -106,7 +109,7 @@ private:
     }
 
     void keep_fused(const LayerView &lv) {
-        std::vector<T> layer(static_cast<size_t>(frames_ * n_ * n_));
+        Buffer<T> layer(static_cast<size_t>(frames_ * n_ * n_));
         const int64_t n = n_, blocks = row_blocks(frames_, n, workers_->count());
         workers_->run(frames_ * blocks, [&](int64_t task, int) {
             const int64_t f = task / blocks, b = task % blocks;
@@ -122,8 +125,8 @@ private:
     int64_t pushed_ = 0;
     bool finished_ = false;
     std::unique_ptr<Chain<T>> chain_;        // full mode
-    std::vector<std::vector<T>> fused_;      // query mode: fused layers in the range
-    std::vector<T> backward_;                // query mode: the result, once computed
+    std::vector<Buffer<T>> fused_;           // query mode: fused layers in the range
+    Buffer<T> backward_;                     // query mode: the result, once computed
 };
 
 }  // namespace
