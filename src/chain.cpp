@@ -9,20 +9,25 @@
 
 namespace attnroll {
 
+namespace {
+// Rows fused at a time in query mode (see apply_query).
+constexpr int64_t kQueryChunk = 32;
+}  // namespace
+
 template <>
 void gemm<float>(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
-                 int64_t ldb, float *c, int64_t ldc) {
+                 int64_t ldb, float *c, int64_t ldc, bool accumulate) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(m),
                 static_cast<blasint>(n), static_cast<blasint>(k), 1.0f, a, static_cast<blasint>(lda),
-                b, static_cast<blasint>(ldb), 0.0f, c, static_cast<blasint>(ldc));
+                b, static_cast<blasint>(ldb), accumulate ? 1.0f : 0.0f, c, static_cast<blasint>(ldc));
 }
 
 template <>
 void gemm<double>(int64_t m, int64_t n, int64_t k, const double *a, int64_t lda, const double *b,
-                  int64_t ldb, double *c, int64_t ldc) {
+                  int64_t ldb, double *c, int64_t ldc, bool accumulate) {
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(m),
                 static_cast<blasint>(n), static_cast<blasint>(k), 1.0, a, static_cast<blasint>(lda),
-                b, static_cast<blasint>(ldb), 0.0, c, static_cast<blasint>(ldc));
+                b, static_cast<blasint>(ldb), accumulate ? 1.0 : 0.0, c, static_cast<blasint>(ldc));
 }
 
 template <class T>
@@ -75,7 +80,7 @@ void Chain<T>::apply_full(const Source &layer) {
         T *scratch = scratch_.data() + worker * block_rows * n;
         const T *src = layer(f, r0, r1, scratch);
         gemm<T>(r1 - r0, n, n, src, n, state_.data() + f * n * n, n,
-                next_.data() + (f * n + r0) * n, n);
+                next_.data() + (f * n + r0) * n, n, false);
     });
     if (!first) state_.swap(next_);
 }
@@ -99,9 +104,14 @@ void Chain<T>::apply_query(const Source &layer) {
         const int64_t f = task / blocks, b = task % blocks;
         const int64_t r0 = block_begin(b, blocks, n), r1 = block_begin(b + 1, blocks, n);
         T *scratch = scratch_.data() + worker * block_rows * n;
-        const T *src = layer(f, r0, r1, scratch);
         T *dst = blocks == 1 ? next_.data() + f * k * n : partial_.data() + task * k * n;
-        gemm<T>(k, n, r1 - r0, state_.data() + f * k * n + r0, n, src, n, dst, n);
+        // The block goes in chunks small enough to stay in cache between being
+        // fused and multiplied: the fused matrix never makes a trip to memory.
+        for (int64_t c0 = r0; c0 < r1; c0 += kQueryChunk) {
+            const int64_t c1 = std::min(c0 + kQueryChunk, r1);
+            const T *src = layer(f, c0, c1, scratch);
+            gemm<T>(k, n, c1 - c0, state_.data() + f * k * n + c0, n, src, n, dst, n, c0 > r0);
+        }
     });
     if (blocks > 1) {
         for (int64_t f = 0; f < frames_; ++f) {

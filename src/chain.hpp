@@ -48,9 +48,10 @@ private:
     Buffer<T> partial_;         // query mode with blocks > 1: [F, blocks, k, N]
 };
 
-// C = A @ B with row-major A [m,k] (lda), B [k,n] (ldb), C [m,n] (ldc).
+// C = A @ B (or C += A @ B when accumulate) with row-major A [m,k] (lda),
+// B [k,n] (ldb), C [m,n] (ldc).
 template <class T>
 void gemm(int64_t m, int64_t n, int64_t k, const T *a, int64_t lda, const T *b, int64_t ldb, T *c,
-          int64_t ldc);
+          int64_t ldc, bool accumulate);
 
 }  // namespace attnroll
