@@ -10,7 +10,7 @@
 namespace attnroll {
 
 namespace {
-// Rows fused at a time in query mode (see apply_query).
+// Rows fused at a time in query mode (see step).
 constexpr int64_t kQueryChunk = 32;
 }  // namespace
 
@@ -54,75 +54,93 @@ int64_t Chain<T>::bytes_held() const {
         state_.bytes() + next_.bytes() + scratch_.bytes() + partial_.bytes());
 }
 
+// One layer for rows [r0, r1) of frame f's result (full mode) or for row block
+// b of frame f's k x N product (query mode), reading the frame's current
+// state at `cur` and writing the new one at `dst` (both [rows, N] for f).
 template <class T>
-void Chain<T>::apply(const Source &layer) {
-    if (query_.empty())
-        apply_full(layer);
-    else
-        apply_query(layer);
-    ++applied_;
-}
-
-template <class T>
-void Chain<T>::apply_full(const Source &layer) {
-    const int64_t n = n_, blocks = blocks_;
-    const int64_t block_rows = (n + blocks - 1) / blocks;
-    const bool first = applied_ == 0;
-    workers_.run(frames_ * blocks, [&](int64_t task, int worker) {
-        const int64_t f = task / blocks, b = task % blocks;
-        const int64_t r0 = block_begin(b, blocks, n), r1 = block_begin(b + 1, blocks, n);
-        T *rows_out = state_.data() + (f * n + r0) * n;
+void Chain<T>::step(const Source &layer, bool first, int64_t f, int64_t b, int worker, const T *cur,
+                    T *dst) {
+    const int64_t n = n_, k = rows();
+    const int64_t r0 = block_begin(b, blocks_, n), r1 = block_begin(b + 1, blocks_, n);
+    T *scratch = scratch_.data() + worker * ((n + blocks_ - 1) / blocks_) * n;
+    if (query_.empty()) {
         if (first) {  // R = Abar_first: no product with the identity
+            T *rows_out = dst + r0 * n;
             const T *src = layer(f, r0, r1, rows_out);
             if (src != rows_out) std::memcpy(rows_out, src, sizeof(T) * (r1 - r0) * n);
             return;
         }
-        T *scratch = scratch_.data() + worker * block_rows * n;
         const T *src = layer(f, r0, r1, scratch);
-        gemm<T>(r1 - r0, n, n, src, n, state_.data() + f * n * n, n,
-                next_.data() + (f * n + r0) * n, n, false);
-    });
-    if (!first) state_.swap(next_);
+        gemm<T>(r1 - r0, n, n, src, n, cur, n, dst + r0 * n, n, false);
+        return;
+    }
+    if (first) {  // Q = rows q of the last layer: fuse only those rows
+        if (b != 0) return;
+        for (int64_t i = 0; i < k; ++i) {
+            T *row = dst + i * n;
+            const T *src = layer(f, query_[i], query_[i] + 1, row);
+            if (src != row) std::memcpy(row, src, sizeof(T) * n);
+        }
+        return;
+    }
+    // Q_new = sum over row blocks b of Q[:, rows_b] @ Abar[rows_b, :]; with
+    // several blocks each writes its own partial sum, added up by apply().
+    T *out = blocks_ == 1 ? dst : partial_.data() + (f * blocks_ + b) * k * n;
+    // The block goes in chunks small enough to stay in cache between being
+    // fused and multiplied: the fused matrix never makes a trip to memory.
+    for (int64_t c0 = r0; c0 < r1; c0 += kQueryChunk) {
+        const int64_t c1 = std::min(c0 + kQueryChunk, r1);
+        const T *src = layer(f, c0, c1, scratch);
+        gemm<T>(k, n, c1 - c0, cur + c0, n, src, n, out, n, c0 > r0);
+    }
 }
 
 template <class T>
-void Chain<T>::apply_query(const Source &layer) {
-    const int64_t n = n_, k = rows(), blocks = blocks_;
-    const int64_t block_rows = (n + blocks - 1) / blocks;
-    if (applied_ == 0) {  // Q = rows q of the last layer: fuse only those rows
-        workers_.run(frames_, [&](int64_t f, int) {
-            for (int64_t i = 0; i < k; ++i) {
-                T *row = state_.data() + (f * k + i) * n;
-                const T *src = layer(f, query_[i], query_[i] + 1, row);
-                if (src != row) std::memcpy(row, src, sizeof(T) * n);
-            }
-        });
+void Chain<T>::apply(const Source &layer) {
+    const bool first = applied_ == 0;
+    const int64_t blocks = blocks_, per_frame = rows() * n_;
+    workers_.run(frames_ * blocks, [&](int64_t task, int worker) {
+        const int64_t f = task / blocks;
+        T *dst = (first ? state_.data() : next_.data()) + f * per_frame;
+        step(layer, first, f, task % blocks, worker, state_.data() + f * per_frame, dst);
+    });
+    if (!first && !query_.empty() && blocks > 1) {
+        for (int64_t f = 0; f < frames_; ++f) {
+            T *dst = next_.data() + f * per_frame;
+            const T *p = partial_.data() + f * blocks * per_frame;
+            std::copy(p, p + per_frame, dst);
+            for (int64_t b = 1; b < blocks; ++b)
+                for (int64_t e = 0; e < per_frame; ++e) dst[e] += p[b * per_frame + e];
+        }
+    }
+    if (!first) state_.swap(next_);
+    ++applied_;
+}
+
+template <class T>
+void Chain<T>::apply_all(const std::vector<Source> &layers) {
+    if (blocks_ > 1 || layers.empty()) {
+        for (const Source &layer : layers) apply(layer);
         return;
     }
-    // Q_new = sum over row blocks b of Q[:, rows_b] @ Abar[rows_b, :].
-    workers_.run(frames_ * blocks, [&](int64_t task, int worker) {
-        const int64_t f = task / blocks, b = task % blocks;
-        const int64_t r0 = block_begin(b, blocks, n), r1 = block_begin(b + 1, blocks, n);
-        T *scratch = scratch_.data() + worker * block_rows * n;
-        T *dst = blocks == 1 ? next_.data() + f * k * n : partial_.data() + task * k * n;
-        // The block goes in chunks small enough to stay in cache between being
-        // fused and multiplied: the fused matrix never makes a trip to memory.
-        for (int64_t c0 = r0; c0 < r1; c0 += kQueryChunk) {
-            const int64_t c1 = std::min(c0 + kQueryChunk, r1);
-            const T *src = layer(f, c0, c1, scratch);
-            gemm<T>(k, n, c1 - c0, state_.data() + f * k * n + c0, n, src, n, dst, n, c0 > r0);
+    // Whole frames per task: no barrier between layers, and workers drift
+    // apart so one streams its input while another multiplies.  Every frame
+    // alternates between the two buffers in step, so all end in the same one.
+    const int64_t per_frame = rows() * n_;
+    const bool fresh = applied_ == 0;
+    // Layer j writes state_ when `parity(j)` is even, next_ otherwise, and
+    // reads what layer j-1 wrote (state_ holds the current result on entry).
+    auto parity = [&](size_t j) { return (j + (fresh ? 0 : 1)) % 2; };
+    workers_.run(frames_, [&](int64_t f, int worker) {
+        for (size_t j = 0; j < layers.size(); ++j) {
+            Buffer<T> &written = parity(j) == 0 ? state_ : next_;
+            Buffer<T> &read = parity(j) == 0 ? next_ : state_;
+            step(layers[j], fresh && j == 0, f, 0, worker, read.data() + f * per_frame,
+                 written.data() + f * per_frame);
         }
     });
-    if (blocks > 1) {
-        for (int64_t f = 0; f < frames_; ++f) {
-            T *dst = next_.data() + f * k * n;
-            const T *p = partial_.data() + f * blocks * k * n;
-            std::copy(p, p + k * n, dst);
-            for (int64_t b = 1; b < blocks; ++b)
-                for (int64_t e = 0; e < k * n; ++e) dst[e] += p[b * k * n + e];
-        }
-    }
-    state_.swap(next_);
+    applied_ += static_cast<int64_t>(layers.size());
+    if (parity(layers.size() - 1) == 1) state_.swap(next_);
 }
 
 template class Chain<float>;

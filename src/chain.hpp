@@ -26,7 +26,11 @@ public:
 
     Chain(int64_t frames, int64_t n, std::vector<int64_t> query_rows, Workers &workers);
 
+    // Applies one layer to every frame (one parallel step, then a barrier).
     void apply(const Source &layer);
+    // Applies layers in order; when every worker can own whole frames it runs
+    // each frame through all of them without a barrier between layers.
+    void apply_all(const std::vector<Source> &layers);
 
     int64_t layers_applied() const { return applied_; }
     int64_t rows() const;  // N, or k in query mode
@@ -35,8 +39,7 @@ public:
     int64_t bytes_held() const;
 
 private:
-    void apply_full(const Source &layer);
-    void apply_query(const Source &layer);
+    void step(const Source &layer, bool first, int64_t f, int64_t b, int worker, const T *cur, T *dst);
 
     int64_t frames_, n_;
     std::vector<int64_t> query_;

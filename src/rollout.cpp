@@ -1,5 +1,6 @@
 #include "rollout.hpp"
 
+#include <algorithm>
 #include <climits>
 
 #include "chain.hpp"
@@ -32,17 +33,15 @@ void roll_out_typed(const std::vector<LayerView> &layers, int64_t frames, int64_
     Workers workers(choose_workers(config.threads, per_row, frames * n));
     Chain<T> chain(frames, n, config.query_rows, workers);
     const double residual = config.residual;
-    auto apply = [&](const LayerView &layer) {
-        chain.apply([&](int64_t f, int64_t r0, int64_t r1, T *scratch) -> const T * {
+    // Full rollout runs first to last (R <- Abar @ R); query rows last to first.
+    std::vector<typename Chain<T>::Source> sources;
+    for (const LayerView &layer : layers)
+        sources.push_back([&layer, residual, n](int64_t f, int64_t r0, int64_t r1, T *scratch) -> const T * {
             fuse_rows(layer, f, r0, r1, residual, scratch, n);
             return scratch;
         });
-    };
-    // Full rollout runs first to last (R <- Abar @ R); query rows last to first.
-    if (config.query_rows.empty())
-        for (const LayerView &layer : layers) apply(layer);
-    else
-        for (auto it = layers.rbegin(); it != layers.rend(); ++it) apply(*it);
+    if (!config.query_rows.empty()) std::reverse(sources.begin(), sources.end());
+    chain.apply_all(sources);
     store(chain.result(), out);
 }
 }  // namespace
