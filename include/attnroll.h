@@ -317,6 +317,18 @@ ATTNROLL_API int32_t attnroll_select_instance(const attnroll_tensor *attn, int64
                                               const attnroll_tensor *out);
 
 /*
+ * The shape attnroll_select_instance would write for attn and instance, so a
+ * caller can allocate out (and a temporal rollout's [T,T]) without repeating
+ * the rules.
+ *   [in]  attn      as for attnroll_select_instance.
+ *   [in]  instance  >= 0.
+ *   [out] rows, cols  the selected matrix's extents; must not be NULL.
+ * @return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _SHAPE, _DTYPE.
+ */
+ATTNROLL_API int32_t attnroll_select_shape(const attnroll_tensor *attn, int64_t instance,
+                                           int64_t *rows, int64_t *cols);
+
+/*
  * Temporal rollout (spec: "Temporal Rollout"):
  *   T_i     = normalize_rows(select(A_i, instance) + r*I)
  *   rollout = T_{e-1} @ ... @ T_{b+1} @ T_b

@@ -189,6 +189,11 @@ int32_t attnroll_select_instance(const attnroll_tensor *attn, int64_t instance,
     return guarded([&] { attnroll::select_instance(attn, instance, out); });
 }
 
+int32_t attnroll_select_shape(const attnroll_tensor *attn, int64_t instance, int64_t *rows,
+                              int64_t *cols) {
+    return guarded([&] { attnroll::select_shape(attn, instance, rows, cols); });
+}
+
 int32_t attnroll_temporal(const attnroll_tensor *layers, int32_t num_layers, int64_t instance,
                           const attnroll_config *config, const attnroll_tensor *out) {
     return guarded([&] { attnroll::temporal(layers, num_layers, instance, config, out); });

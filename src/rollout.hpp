@@ -33,6 +33,7 @@ void spatial(const attnroll_tensor *layers, int32_t num_layers, const attnroll_c
 void temporal(const attnroll_tensor *layers, int32_t num_layers, int64_t instance,
               const attnroll_config *config, const attnroll_tensor *out);
 void select_instance(const attnroll_tensor *attn, int64_t instance, const attnroll_tensor *out);
+void select_shape(const attnroll_tensor *attn, int64_t instance, int64_t *rows, int64_t *cols);
 
 // Output shape for F frames of `rows` x n, dropping the frame axis if asked.
 std::vector<int64_t> rollout_shape(int64_t frames, int64_t rows, int64_t n, bool with_frames);

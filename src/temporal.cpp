@@ -56,13 +56,30 @@ void check_instance(int64_t instance) {
 }
 }  // namespace
 
-void select_instance(const attnroll_tensor *attn, int64_t instance, const attnroll_tensor *out) {
-    const View a = check_input(attn, "attn");
+namespace {
+// The checked attn argument and its selection.
+LayerView checked_selection(const attnroll_tensor *attn, int64_t instance, View &a) {
+    a = check_input(attn, "attn");
     if (a.ndim < 2)
         fail(ATTNROLL_E_SHAPE, "attn: shape %s has rank %d, expected rank >= 2",
              shape_string(a).c_str(), static_cast<int>(a.ndim));
     check_instance(instance);
-    const LayerView v = select_instance_view(a, instance);
+    return select_instance_view(a, instance);
+}
+}  // namespace
+
+void select_shape(const attnroll_tensor *attn, int64_t instance, int64_t *rows, int64_t *cols) {
+    if (!rows) fail(ATTNROLL_E_ARGUMENT, "rows: is NULL");
+    if (!cols) fail(ATTNROLL_E_ARGUMENT, "cols: is NULL");
+    View a;
+    const LayerView v = checked_selection(attn, instance, a);
+    *rows = v.rows;
+    *cols = v.cols;
+}
+
+void select_instance(const attnroll_tensor *attn, int64_t instance, const attnroll_tensor *out) {
+    View a;
+    const LayerView v = checked_selection(attn, instance, a);
     const View o = check_output(out, "out");
     expect_shape(o, {v.rows, v.cols}, "out");
     expect_disjoint(o, "out", a, "attn");

@@ -560,6 +560,38 @@ static void test_temporal_t_mismatch(void **state)
     TU_ASSERT_FAILS(st, ATTNROLL_E_SHAPE, "layers[1]");
 }
 
+/* attnroll_select_shape reports what each branch selects, without data. */
+static void test_select_shape(void **state)
+{
+    (void)state;
+    static float data[2 * 3 * 4 * 5];
+    struct { int ndim; int64_t shape[4]; int64_t instance, rows, cols; } cases[] = {
+        {2, {3, 4}, 7, 3, 4},          /* rank 2: itself                         */
+        {3, {2, 3, 3}, 1, 3, 3},       /* A[1]                                   */
+        {3, {2, 3, 3}, 2, 2, 3},       /* A[:, 2, :] is [2,3]                     */
+        {3, {2, 3, 3}, 5, 3, 3},       /* A[0]                                   */
+        {3, {2, 3, 4}, 0, 3, 4},       /* last two differ: A[0]                  */
+        {4, {2, 3, 4, 5}, 2, 4, 5},    /* rank 4: last two dims                  */
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
+        attnroll_tensor t = {data, ATTNROLL_F32, cases[c].ndim, cases[c].shape, NULL};
+        int64_t rows = -1, cols = -1;
+        assert_int_equal(attnroll_select_shape(&t, cases[c].instance, &rows, &cols), ATTNROLL_OK);
+        assert_int_equal(rows, cases[c].rows);
+        assert_int_equal(cols, cases[c].cols);
+    }
+    attnroll_tensor t = {data, ATTNROLL_F32, 2, cases[0].shape, NULL};
+    int64_t rows = -1, cols = -1;
+    assert_int_equal(attnroll_select_shape(&t, -1, &rows, &cols), ATTNROLL_E_ARGUMENT);
+    assert_non_null(strstr(attnroll_last_error(), "instance"));
+    assert_int_equal(rows, -1);
+    assert_int_equal(attnroll_select_shape(&t, 0, NULL, &cols), ATTNROLL_E_ARGUMENT);
+    assert_non_null(strstr(attnroll_last_error(), "rows"));
+    t.ndim = 1;
+    assert_int_equal(attnroll_select_shape(&t, 0, &rows, &cols), ATTNROLL_E_SHAPE);
+    assert_non_null(strstr(attnroll_last_error(), "attn"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -580,6 +612,7 @@ int main(void)
         cmocka_unit_test(test_temporal_nonsquare_in_range),
         cmocka_unit_test(test_select_high_rank),
         cmocka_unit_test(test_temporal_t_mismatch),
+        cmocka_unit_test(test_select_shape),
     };
     return cmocka_run_group_tests_name("temporal", tests, NULL, NULL);
 }
