@@ -15,7 +15,8 @@ set -eu
 # libcmocka-dev               the C unit tests
 # binutils                    nm, readelf: the exports test
 # python3-numpy, python3-pytest  the Python binding tests (run with /usr/bin/python3)
-PACKAGES="g++ gcc make cmake pkg-config libopenblas-dev libcmocka-dev binutils python3-numpy python3-pytest"
+# python3-pip, python3-setuptools, python3-wheel  the pip-install test of the binding
+PACKAGES="g++ gcc make cmake pkg-config libopenblas-dev libcmocka-dev binutils python3-numpy python3-pytest python3-pip python3-setuptools python3-wheel"
 
 if [ "${1-}" = --list ]; then
     echo "$PACKAGES"

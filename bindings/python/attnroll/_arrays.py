@@ -1,0 +1,81 @@
+"""numpy (and anything array-like) to attnroll_tensor views, without copies
+wherever the C library can read the memory as it is."""
+
+import ctypes
+
+import numpy as np
+
+from . import _lib
+
+_CODES = {np.dtype(np.float32): _lib.F32, np.dtype(np.float64): _lib.F64, np.dtype(np.float16): _lib.F16}
+_OUT_CODES = {np.dtype(np.float32): _lib.F32, np.dtype(np.float64): _lib.F64}
+
+
+def as_array(obj, name):
+    """An ndarray viewing obj's memory: numpy arrays as they are, objects with
+    __array_interface__ through np.asarray, DLPack producers (e.g. CPU torch
+    tensors) through np.from_dlpack."""
+    if isinstance(obj, np.ndarray):
+        return obj
+    if hasattr(obj, "__array_interface__") or hasattr(obj, "__array_struct__"):
+        return np.asarray(obj)
+    if hasattr(obj, "__dlpack__"):
+        try:
+            return np.from_dlpack(obj)
+        except (TypeError, RuntimeError, BufferError) as err:
+            raise TypeError(f"{name}: cannot read it through DLPack: {err}") from None
+    if isinstance(obj, (list, tuple)):
+        raise TypeError(f"{name}: expected an array, got a {type(obj).__name__}; "
+                        "wrap it in np.asarray(...) first")
+    raise TypeError(f"{name}: expected an array (numpy, __array_interface__ or __dlpack__), "
+                    f"got {type(obj).__name__}")
+
+
+def input_view(obj, name, dtype=None):
+    """(array, dtype code) ready to be viewed by the library.  Copies only when
+    the layout cannot be described in whole elements of a native type."""
+    a = as_array(obj, name)
+    if dtype is not None:
+        if dtype != "bfloat16":
+            raise ValueError(f"dtype: {dtype!r} is not supported; the only override is 'bfloat16' "
+                             "(uint16 or int16 arrays holding bfloat16 bits)")
+        if a.dtype.kind not in "ui" or a.dtype.itemsize != 2:
+            raise TypeError(f"{name}: dtype='bfloat16' needs uint16 or int16 bits, got {a.dtype}")
+        code = _lib.BF16
+    else:
+        code = _CODES.get(a.dtype.newbyteorder("="))
+        if code is None:
+            hint = " (for bfloat16 bits pass dtype='bfloat16')" if a.dtype.itemsize == 2 and a.dtype.kind in "ui" else ""
+            raise TypeError(f"{name}: dtype {a.dtype} is not supported; use float16, float32 or "
+                            f"float64{hint}")
+    if not a.dtype.isnative:
+        a = a.astype(a.dtype.newbyteorder("="))
+    if any(s % a.itemsize for s in a.strides):
+        a = np.ascontiguousarray(a)
+    return a, code
+
+
+class Views:
+    """Keeps every array and ctypes buffer alive while the library reads them."""
+
+    def __init__(self):
+        self._alive = []
+
+    def tensor(self, a, code):
+        shape = (ctypes.c_int64 * a.ndim)(*a.shape)
+        strides = (ctypes.c_int64 * a.ndim)(*(s // a.itemsize for s in a.strides))
+        self._alive += [a, shape, strides]
+        return _lib.Tensor(a.ctypes.data, code, a.ndim, shape, strides)
+
+    def tensors(self, pairs):
+        array = (_lib.Tensor * max(1, len(pairs)))(*(self.tensor(a, c) for a, c in pairs))
+        self._alive.append(array)
+        return array
+
+
+def out_code(out_dtype):
+    try:
+        return _OUT_CODES[np.dtype(out_dtype)]
+    except (KeyError, TypeError):
+        raise TypeError(f"out_dtype: {out_dtype!r} is not an output type; use np.float32 or "
+                        "np.float64") from None
