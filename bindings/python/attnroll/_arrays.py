@@ -50,8 +50,8 @@ def input_view(obj, name, dtype=None):
                             f"float64{hint}")
     if not a.dtype.isnative:
         a = a.astype(a.dtype.newbyteorder("="))
-    if any(s % a.itemsize for s in a.strides):
-        a = np.ascontiguousarray(a)
+    if not a.flags.aligned or any(s % a.itemsize for s in a.strides):
+        a = np.require(a, requirements=["A", "C"])  # the library needs aligned whole elements
     return a, code
 
 
@@ -74,6 +74,8 @@ class Views:
 
 
 def out_code(out_dtype):
+    if out_dtype is None:  # np.dtype(None) would quietly mean float64
+        raise TypeError("out_dtype: None is not an output type; use np.float32 or np.float64")
     try:
         return _OUT_CODES[np.dtype(out_dtype)]
     except (KeyError, TypeError):

@@ -78,16 +78,15 @@ SIGNATURES = [
 
 
 def _candidates():
-    """Where to look, in order: (description, path or name)."""
+    """Where to look, in order: (description, path or name).  Paths that do
+    not exist are still listed, so a failure says every place it looked."""
     here = pathlib.Path(__file__).resolve().parent
     found = sorted(here.glob("libattnroll.so*")) + sorted(here.glob("libattnroll*.dylib"))
-    for path in found:
+    for path in found or [here / "libattnroll.so"]:
         yield "the package directory", str(path)
-    repo = here.parents[2]  # bindings/python/attnroll -> repository root
+    repo = here.parents[2] if len(here.parents) > 2 else here  # bindings/python/attnroll -> root
     for build in ("build", "build-release"):
-        path = repo / build / "src" / "libattnroll.so.1"
-        if path.exists():
-            yield "the build tree", str(path)
+        yield "the build tree", str(repo / build / "src" / "libattnroll.so.1")
     name = ctypes.util.find_library("attnroll")
     if name:
         yield "the system loader", name

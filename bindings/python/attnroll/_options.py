@@ -1,10 +1,11 @@
 """attnroll_config built from keyword options."""
 
 import ctypes
+import numbers
 import operator
 
 from . import _lib
-from ._errors import check
+from ._errors import ArgumentError, check
 
 
 def _index(value, name):
@@ -20,6 +21,9 @@ class Config:
     def __init__(self, query_rows=None, layer_range=None, threads=0, residual=1.0):
         self.handle = _lib.ConfigPtr()  # NULL: the library's defaults
         self.rows = None
+        threads = _index(threads, "threads")
+        if isinstance(residual, bool) or not isinstance(residual, numbers.Real):
+            raise TypeError(f"residual: expected a number, got {type(residual).__name__}")
         if query_rows is None and layer_range is None and threads == 0 and residual == 1.0:
             return  # every option at its default: no config to build
         check(_lib.lib.attnroll_config_create(ctypes.byref(self.handle)))
@@ -39,14 +43,16 @@ class Config:
                 raise TypeError(f"layer_range: expected (begin, end), got {layer_range!r}") from None
             check(_lib.lib.attnroll_config_set_int(self.handle, _lib.OPT_LAYER_BEGIN,
                                                    _index(begin, "layer_range[0]")))
-            end = -1 if end is None else _index(end, "layer_range[1]")
+            if end is None:
+                end = -1  # the library's "all layers"
+            else:
+                end = _index(end, "layer_range[1]")
+                if end < 0:
+                    raise ArgumentError(_lib.E_ARGUMENT, f"layer_range[1]: {end} is negative; "
+                                        "use None for all layers")
             check(_lib.lib.attnroll_config_set_int(self.handle, _lib.OPT_LAYER_END, end))
-        check(_lib.lib.attnroll_config_set_int(self.handle, _lib.OPT_THREADS, _index(threads, "threads")))
-        try:
-            residual = float(residual)
-        except (TypeError, ValueError):
-            raise TypeError(f"residual: expected a number, got {type(residual).__name__}") from None
-        check(_lib.lib.attnroll_config_set_float(self.handle, _lib.OPT_RESIDUAL, residual))
+        check(_lib.lib.attnroll_config_set_int(self.handle, _lib.OPT_THREADS, threads))
+        check(_lib.lib.attnroll_config_set_float(self.handle, _lib.OPT_RESIDUAL, float(residual)))
         self.rows = None if query_rows is None else len(rows)
 
     def close(self):
