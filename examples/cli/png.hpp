@@ -1,0 +1,34 @@
+// PNG heat maps through libpng: viridis colours, optional colour bar, axis
+// ticks with small numerals, and contact sheets of several maps.  Files are
+// written atomically (see write_file_atomic) and refused if present unless
+// `force`.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace cli {
+
+struct HeatmapStyle {
+    int cell = 8;               // pixels per matrix element (>= 1)
+    bool colour_bar = true;     // a vertical viridis bar to the right, labelled min and max
+    bool ticks = false;         // numbered ticks every `tick_step` rows/columns (frame ticks)
+    int tick_step = 5;
+    std::string title;          // drawn above in the small font, may be empty
+};
+
+// values: rows x cols, row-major.  Colours map [min, max] of the finite
+// values onto viridis (a constant map is drawn in the lowest colour).
+void write_heatmap(const std::string &path, const float *values, int rows, int cols,
+                   const HeatmapStyle &style, bool force);
+
+// Several maps of the same rows x cols side by side in a grid (as square as
+// possible), each scaled on its own, with its index written under it.
+void write_contact_sheet(const std::string &path, const std::vector<const float *> &maps, int rows,
+                         int cols, int cell, bool force);
+
+// Encodes 8-bit RGB pixels (width*height*3) as PNG bytes.
+std::vector<unsigned char> encode_png(const std::vector<unsigned char> &rgb, int width, int height);
+
+}  // namespace cli
