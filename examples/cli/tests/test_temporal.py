@@ -100,7 +100,8 @@ def build_main_run(run_dir, rng):
         arr = peaky_softmax(rng, shape, dtype=dt)
         write_per_layer(att, 5, 0, 15, l, arr, SELF.format(k), rule, fmt, order)
         layers5[k] = arr
-    write_per_layer(att, 5, 0, 15, 5, peaky_softmax(rng, (T, T)),
+    extras = {"cross": peaky_softmax(rng, (T, T))}
+    write_per_layer(att, 5, 0, 15, 5, extras["cross"],
                     "refiner.transformer_time_cross_attention_layers.0", "full")
     videos[5] = (2, layers5)
 
@@ -116,8 +117,8 @@ def build_main_run(run_dir, rng):
         arrays[key] = arr
         layers21.append(arr)
         entries.append((SELF.format(k), key))
-    arrays["k4_old"] = peaky_softmax(rng, (5, T, T))
-    arrays["norm"] = peaky_softmax(rng, (T, T))
+    arrays["k4_old"] = extras["k4_old"] = peaky_softmax(rng, (5, T, T))
+    arrays["norm"] = extras["norm"] = peaky_softmax(rng, (T, T))
     order = [7, 2, 10, 0, 9, 5, 1, 8, 3, 6]
     listed = [entries[i] for i in order]
     listed.insert(3, (SELF.format(4), "k4_old"))
@@ -144,8 +145,9 @@ def build_main_run(run_dir, rng):
 
     # a decoy under inference/attention_maps: attention_maps/ exists, so it is not read
     decoy = os.path.join(run_dir, "inference", "attention_maps")
+    extras["decoy"] = [peaky_softmax(rng, (16, 16)) for _ in range(5)]
     for k in range(5):
-        write_per_layer(decoy, 5, 0, 15, k, peaky_softmax(rng, (16, 16)), SELF.format(k), "stem")
+        write_per_layer(decoy, 5, 0, 15, k, extras["decoy"][k], SELF.format(k), "stem")
 
     predictions = [
         {"video_id": 5, "score": 0.40, "refiner_id": 1, "label": 3, "segment": [0.0, 4.5]},
@@ -158,14 +160,14 @@ def build_main_run(run_dir, rng):
         {"video_id": 9, "score": 0.10, "refiner_id": 0},
     ]
     write_results(run_dir, predictions)
-    return videos
+    return videos, extras
 
 
 @pytest.fixture(scope="module")
 def main_run(tmp_path_factory):
     run_dir = str(tmp_path_factory.mktemp("temporal") / "run")
     rng = np.random.default_rng(11)
-    videos = build_main_run(run_dir, rng)
+    videos, _extras = build_main_run(run_dir, rng)
     out = os.path.join(os.path.dirname(run_dir), "out")
     before = snapshot(run_dir)
     res = run_cli("temporal", run_dir, "-o", out)
@@ -186,14 +188,25 @@ def test_reference_depends_on_the_choices():
     """The data is built so that each rule matters: another refiner_id, the
     lexicographic layer order or dropping nothing would change the numbers."""
     rng = np.random.default_rng(11)
-    videos = build_main_run_in_memory(rng)
+    videos, extras = build_main_run_in_memory(rng)
+
+    def differs(a, b, tol=1e-6):
+        return np.abs(a - b).max() > tol
+
     rid5, l5 = videos[5]
-    assert np.abs(temporal_ref(l5, rid5) - temporal_ref(l5, 1)).max() > 1e-3
-    assert np.abs(temporal_ref(l5, rid5) - temporal_ref(l5, 0)).max() > 1e-3
+    want5 = temporal_ref(l5, rid5)
+    assert differs(want5, temporal_ref(l5, 1)) and differs(want5, temporal_ref(l5, 0))
+    by_file_number = [l5[k] for k in (1, 3, 4, 2, 0)]          # files l = 0..4 hold k = 1,3,4,2,0
+    assert differs(want5, temporal_ref(by_file_number, rid5))
+    assert differs(want5, temporal_ref(l5 + [extras["cross"]], rid5))
+    assert differs(want5, temporal_ref(extras["decoy"], rid5))
     rid21, l21 = videos["21"]
-    assert np.abs(temporal_ref(l21, rid21) - temporal_ref(l21, 1)).max() > 1e-3
+    want21 = temporal_ref(l21, rid21)
+    assert differs(want21, temporal_ref(l21, 1))                  # the tie's second entry
     lexical = [l21[int(k)] for k in sorted(str(k) for k in range(11))]
-    assert np.abs(temporal_ref(l21, rid21) - temporal_ref(lexical, rid21)).max() > 1e-6
+    assert differs(want21, temporal_ref(lexical, rid21))
+    assert differs(want21, temporal_ref(l21[:4] + [extras["k4_old"]] + l21[5:], rid21))
+    assert differs(want21, temporal_ref(l21 + [extras["norm"]], rid21))
 
 
 def build_main_run_in_memory(rng):
