@@ -261,8 +261,8 @@ std::vector<Window> find_windows(const std::string &dir) {
     return out;
 }
 
-Array load_layer(const LayerFile &f) {
-    Array a = f.npy ? read_npy(f.path) : read_npz(f.path, "attention_weights");
+Array load_layer(const LayerFile &f, std::vector<unsigned char> reuse) {
+    Array a = f.npy ? read_npy(f.path) : read_npz(f.path, "attention_weights", std::move(reuse));
     const size_t rank = f.collapsed ? 3 : 4;
     if (a.shape.size() != rank)
         throw Error(f.path + ": attention_weights has shape " + shape_text(a.shape) + ", expected " +
@@ -334,9 +334,10 @@ std::vector<std::string> spatial_window(const Window &w, const SpatialOptions &o
     std::unique_ptr<attnroll_stream, void (*)(attnroll_stream *)> stream(nullptr, attnroll_stream_destroy);
     int64_t frames = 0, n = 0;
     Grid grid;
+    std::vector<unsigned char> recycled;  // the previous layer's buffer
     for (long l = begin; l < end; ++l) {
         const LayerFile &f = w.layers.at(l);
-        const Array a = load_layer(f);  // one layer in memory at a time
+        Array a = load_layer(f, std::move(recycled));  // one layer in memory at a time
         if (!stream) {
             frames = a.shape[0];
             n = a.shape[3];
@@ -350,6 +351,7 @@ std::vector<std::string> spatial_window(const Window &w, const SpatialOptions &o
         }
         const attnroll_tensor t = a.tensor();
         check(attnroll_stream_push(stream.get(), &t), f.path);
+        recycled = std::move(a.storage);
         progress.step();
     }
     const int64_t rows = o.query_rows.empty() ? n : static_cast<int64_t>(o.query_rows.size());

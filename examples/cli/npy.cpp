@@ -626,7 +626,7 @@ std::vector<NpzMember> npz_members(const std::string &path) {
     return out;
 }
 
-Array read_npz(const std::string &path, const std::string &key) {
+Array read_npz(const std::string &path, const std::string &key, std::vector<unsigned char> reuse) {
     ZipCloser za{open_archive(path)};
     const std::string member = key + ".npy";
     const std::string where = path + ":" + member;
@@ -643,7 +643,9 @@ Array read_npz(const std::string &path, const std::string &key) {
     if (zip_stat_index(za.za, uindex, 0, &sb) != 0 || !(sb.valid & ZIP_STAT_SIZE))
         throw Error(where + ": " + zip_error_text(zip_get_error(za.za)));
     if (sb.size > std::numeric_limits<size_t>::max() / 2) throw Error(where + ": member too large");
-    std::vector<unsigned char> buf;
+    // Reusing the caller's buffer keeps its pages: fresh pages for every
+    // layer would be faulted in (and zeroed) all over again.
+    std::vector<unsigned char> buf = std::move(reuse);
     try {
         buf.resize(static_cast<size_t>(sb.size));
     } catch (const std::bad_alloc &) {

@@ -49,8 +49,10 @@ struct NpzMember {
     uint64_t compressed_size = 0;
 };
 std::vector<NpzMember> npz_members(const std::string &path);
-// The member `key` (".npy" appended) of a .npz, decompressed in one buffer.
-Array read_npz(const std::string &path, const std::string &key);
+// The member `key` (".npy" appended) of a .npz, decompressed in one buffer;
+// `reuse` (e.g. the storage of the previous layer's Array) is reused for it.
+Array read_npz(const std::string &path, const std::string &key,
+               std::vector<unsigned char> reuse = {});
 
 struct NpzEntry {
     std::string key;                    // member name without ".npy"
