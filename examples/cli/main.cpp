@@ -284,6 +284,7 @@ struct Grid {
 Grid parse_grid(const std::string &text) {
     const size_t x = text.find('x');
     if (x == std::string::npos) throw Error("--grid: '" + text + "' is not RxC (e.g. 24x18)", kExitUsage);
+    if (x == 0 || x + 1 == text.size()) throw Error("--grid: '" + text + "' is not RxC (e.g. 24x18)", kExitUsage);
     Grid g{parse_long(text.substr(0, x), "--grid"), parse_long(text.substr(x + 1), "--grid")};
     if (g.rows < 1 || g.cols < 1) throw Error("--grid: '" + text + "' needs positive sizes", kExitUsage);
     return g;
@@ -412,6 +413,7 @@ void parse_layers(const std::string &text, SpatialOptions &o) {
     const size_t colon = text.find(':');
     if (colon == std::string::npos) throw Error("--layers: '" + text + "' is not A:B (e.g. 1: or 0:12)", kExitUsage);
     const std::string a = text.substr(0, colon), b = text.substr(colon + 1);
+    if (b.find(':') != std::string::npos) throw Error("--layers: '" + text + "' is not A:B (e.g. 1: or 0:12)", kExitUsage);
     o.begin = a.empty() ? 0 : parse_long(a, "--layers");
     o.end = b.empty() ? -1 : parse_long(b, "--layers");
     if (o.begin < 0 || (o.end >= 0 && o.end <= o.begin))
@@ -531,10 +533,15 @@ long self_attention_index(const std::string &layer) {
     return std::regex_search(layer, m, pattern) ? std::stol(m[1]) : -1;
 }
 
+struct NamedArray {
+    std::string name;  // "file" or "file:key", for messages
+    Array array;
+};
+
 // The temporal layers of one video, in refiner order.
-std::vector<Array> temporal_layers(const fs::path &maps_dir, const std::string &vid) {
+std::vector<NamedArray> temporal_layers(const fs::path &maps_dir, const std::string &vid) {
     static const std::regex per_layer(R"(^video_(.+)_frames(\d+)-(\d+)_refiner_temporal_layer_(\d+)_attn\.npz$)");
-    std::map<long, Array> by_index;
+    std::map<long, NamedArray> by_index;
     std::string window;
     for (const auto &entry : fs::directory_iterator(maps_dir)) {
         const std::string file = entry.path().filename().string();
@@ -552,7 +559,7 @@ std::vector<Array> temporal_layers(const fs::path &maps_dir, const std::string &
                 throw Error(entry.path().string() + ": meta file needs {\"layer\": \"...\"}");
             const long k = self_attention_index(meta["layer"].get<std::string>());
             if (k < 0) continue;
-            by_index[k] = read_npz(entry.path().string(), "attention_weights");
+            by_index[k] = {entry.path().string(), read_npz(entry.path().string(), "attention_weights")};
             continue;
         }
         const std::string plain = "video_" + vid + ".npz", prefix = "video_" + vid + "_";
@@ -569,9 +576,10 @@ std::vector<Array> temporal_layers(const fs::path &maps_dir, const std::string &
             const long k = self_attention_index(item["layer"].get<std::string>());
             if (k >= 0) keys[k] = item["key"].get<std::string>();
         }
-        for (const auto &kv : keys) by_index[kv.first] = read_npz(entry.path().string(), kv.second);
+        for (const auto &kv : keys)
+            by_index[kv.first] = {entry.path().string() + ":" + kv.second, read_npz(entry.path().string(), kv.second)};
     }
-    std::vector<Array> layers;
+    std::vector<NamedArray> layers;
     for (auto &kv : by_index) layers.push_back(std::move(kv.second));
     return layers;
 }
@@ -647,25 +655,36 @@ std::vector<std::string> run_temporal(const std::string &run_dir, const Temporal
     Progress progress("temporal", static_cast<long>(predictions.size()), o.quiet);
     std::vector<std::string> written;
     for (const Prediction &p : predictions) {
-        const std::vector<Array> arrays = temporal_layers(maps, p.vid);
+        const std::vector<NamedArray> arrays = temporal_layers(maps, p.vid);
         if (arrays.empty())
             throw Error(maps.string() + ": no temporal attention for video " + p.vid + " (from results_temporal.json)");
+        // Each layer's selection checked here, so a message names its file.
         std::vector<attnroll_tensor> layers;
-        for (const Array &a : arrays) layers.push_back(a.tensor());
-        int64_t t = 0, cols = 0;
-        const std::string where = "video " + p.vid + " refiner " + std::to_string(p.refiner);
-        check(attnroll_select_shape(&layers[0], p.refiner, &t, &cols), where + ": layer 0");
+        int64_t t = 0;
+        const std::string where = "refiner_id " + std::to_string(p.refiner);
+        for (const NamedArray &a : arrays) {
+            layers.push_back(a.array.tensor());
+            int64_t rows = 0, cols = 0;
+            check(attnroll_select_shape(&layers.back(), p.refiner, &rows, &cols), a.name);
+            if (rows != cols)
+                throw Error(a.name + ": shape " + shape_text(a.array.shape) + " selects a [" + std::to_string(rows) + "," +
+                            std::to_string(cols) + "] matrix for " + where + ", not square");
+            if (t && rows != t)
+                throw Error(a.name + ": selects T = " + std::to_string(rows) + " for " + where + ", but " +
+                            arrays[0].name + " selects T = " + std::to_string(t));
+            t = rows;
+        }
         Outputs outputs;
         const std::string base = (fs::path(o.out) / ("video_" + p.vid + "_refiner_" + std::to_string(p.refiner))).string();
         for (int skip = 0; skip < 2; ++skip) {
             if (skip && layers.size() < 2) break;
             Config config;
-            check(attnroll_config_set_int(config.handle, ATTNROLL_OPT_LAYER_BEGIN, skip), where);
+            check(attnroll_config_set_int(config.handle, ATTNROLL_OPT_LAYER_BEGIN, skip), "layer range");
             std::vector<double> rollout(static_cast<size_t>(t * t));
             const std::vector<int64_t> shape{t, t};
             const attnroll_tensor out{rollout.data(), ATTNROLL_F64, 2, shape.data(), nullptr};
             check(attnroll_temporal(layers.data(), static_cast<int32_t>(layers.size()), p.refiner, config.handle, &out),
-                  where);
+                  "video " + p.vid + " " + where);
             add_temporal_outputs(outputs, base, skip ? "rollout_nolayer0" : "rollout", rollout, t);
         }
         outputs.commit(o.force);
@@ -733,15 +752,22 @@ int cmd_info(int argc, char **argv) {
         try {
             const std::string file = fs::path(path).filename().string();
             std::vector<std::pair<std::string, Array>> arrays;
+            std::vector<std::string> storage;
             if (file.size() > 4 && file.compare(file.size() - 4, 4, ".npy") == 0) {
                 arrays.emplace_back("(npy)", read_npy(path));
+                storage.push_back("npy file");
             } else {
-                for (const std::string &key : npz_keys(path)) arrays.emplace_back(key, read_npz(path, key));
+                for (const NpzMember &m : npz_members(path)) {
+                    arrays.emplace_back(m.key, read_npz(path, m.key));
+                    storage.push_back(m.deflated ? "deflated" : "stored");
+                }
             }
             std::printf("%s\n", path.c_str());
-            for (const auto &kv : arrays)
-                std::printf("  %-20s %-18s %-8s %s order\n", kv.first.c_str(), shape_text(kv.second.shape).c_str(),
-                            dtype_text(kv.second.dtype), kv.second.fortran_order ? "Fortran" : "C");
+            for (size_t i = 0; i < arrays.size(); ++i) {
+                const Array &a = arrays[i].second;
+                std::printf("  %-20s %-18s %-8s %-7s order  %s\n", arrays[i].first.c_str(), shape_text(a.shape).c_str(),
+                            dtype_text(a.dtype), a.fortran_order ? "Fortran" : "C", storage[i].c_str());
+            }
             const auto main_array = std::find_if(arrays.begin(), arrays.end(), [](const auto &kv) {
                 return kv.first == "attention_weights" || kv.first == "(npy)";
             });
@@ -762,7 +788,7 @@ const char *kDemoHelp =
     "usage: attnroll demo [-o OUT] [--force] [--quiet]\n"
     "\n"
     "Writes a small synthetic dump to OUT (default ./attnroll_demo): a ViT-shaped spatial\n"
-    "stack (4 frames, 12 layers, 4 heads, 1 CLS + 8x8 patches, float32, stored and deflated\n"
+    "stack (4 frames, 12 layers, 4 heads, 1 CLS + 8x8 patches, float16, stored and deflated\n"
     "files, attention drawn to a blob\n"
     "that moves across the frames) and a temporal refiner run (two videos, one per\n"
     "attention layout), then runs `attnroll spatial` and `attnroll temporal` over it.\n";
@@ -773,6 +799,30 @@ void softmax(const std::vector<double> &logits, float *out) {
     double sum = 0;
     for (double l : logits) sum += std::exp(l - top);
     for (size_t j = 0; j < logits.size(); ++j) out[j] = static_cast<float>(std::exp(logits[j] - top) / sum);
+}
+
+// IEEE binary16 bits of a float, rounded to nearest even (the demo's data
+// lies in [0, 1], so overflow is not reached).
+uint16_t float_to_half(float value) {
+    uint32_t bits;
+    std::memcpy(&bits, &value, sizeof bits);
+    const uint32_t sign = (bits >> 16) & 0x8000u;
+    const int exponent = static_cast<int>((bits >> 23) & 0xffu) - 127;
+    uint32_t mantissa = bits & 0x7fffffu;
+    if (exponent > 15) return static_cast<uint16_t>(sign | 0x7c00u);
+    if (exponent >= -14) {
+        uint32_t half = sign | (static_cast<uint32_t>(exponent + 15) << 10) | (mantissa >> 13);
+        const uint32_t rest = mantissa & 0x1fffu;
+        if (rest > 0x1000u || (rest == 0x1000u && (half & 1u))) ++half;  // a carry moves to the exponent, as it should
+        return static_cast<uint16_t>(half);
+    }
+    if (exponent < -25) return static_cast<uint16_t>(sign);
+    mantissa |= 0x800000u;  // subnormal half: value = m * 2^-24
+    const int shift = -exponent - 1;
+    uint32_t half = mantissa >> shift;
+    const uint32_t rest = mantissa & ((1u << shift) - 1u), halfway = 1u << (shift - 1);
+    if (rest > halfway || (rest == halfway && (half & 1u))) ++half;
+    return static_cast<uint16_t>(sign | half);
 }
 
 struct Lcg {  // small deterministic generator, uniform in [0, 1)
@@ -807,7 +857,9 @@ void write_demo_spatial(const fs::path &dir, bool force, std::vector<std::pair<i
                 }
         const std::string name = "video_demo_frames0-" + std::to_string(frames - 1) + "_backbone_vit_layer_" +
                                  std::to_string(l) + "_attn.npz";
-        NpzEntry entry{"attention_weights", npy_image(data.data(), ATTNROLL_F32, {frames, heads, n, n})};
+        std::vector<uint16_t> halves(data.size());
+        std::transform(data.begin(), data.end(), halves.begin(), float_to_half);
+        NpzEntry entry{"attention_weights", npy_image(halves.data(), ATTNROLL_F16, {frames, heads, n, n})};
         entry.deflate = l % 2 == 1;  // like np.savez_compressed, every other layer
         write_npz((dir / name).string(), {entry}, force);
     }
