@@ -17,7 +17,9 @@ set -eu
 # python3-numpy, python3-pytest  the Python binding tests (run with /usr/bin/python3)
 # python3-pip, python3-setuptools, python3-wheel  the pip-install test of the binding
 # libzip-dev, libpng-dev, nlohmann-json3-dev  the attnroll command-line tool (npz, PNG, JSON)
-PACKAGES="g++ gcc make cmake pkg-config libopenblas-dev libcmocka-dev binutils python3-numpy python3-pytest python3-pip python3-setuptools python3-wheel libzip-dev libpng-dev nlohmann-json3-dev"
+# cargo                       the Rust binding (Debian's rustc 1.63)
+# nodejs, npm                 the Julia syntax check (tree-sitter-julia from the npm registry)
+PACKAGES="g++ gcc make cmake pkg-config libopenblas-dev libcmocka-dev binutils python3-numpy python3-pytest python3-pip python3-setuptools python3-wheel libzip-dev libpng-dev nlohmann-json3-dev cargo nodejs npm"
 
 if [ "${1-}" = --list ]; then
     echo "$PACKAGES"

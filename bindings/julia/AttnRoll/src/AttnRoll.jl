@@ -1,0 +1,700 @@
+"""
+    AttnRoll
+
+Attention rollout (Abnar & Zuidema, 2020) for vision and video transformers, through
+the attnroll C library.  Julia arrays are read in place whatever their strides (views,
+`PermutedDimsArray`s, transposes: anything with `strides` and `pointer`; other arrays
+are copied with `collect`), and results come back as new Julia arrays.
+
+    using AttnRoll
+    layers = [rand(Float32, 197, 197, 12, 4) for _ in 1:12]   # each (N, N, H, F)
+    R   = spatial(layers)                    # (197, 197, 4) Float32
+    cls = spatial(layers; query_rows = [1])  # (197, 1, 4): the CLS row of each frame
+
+# Dimension order
+
+A Julia array is column-major, the C library's arrays are row-major, and the binding
+passes the memory as it is: **Julia's dimensions are the C dimensions reversed**.  A
+Julia `Array{Float32,4}` of size `(N, N, H, F)` *is* the C `[F, H, N, N]` layer, and
+Julia element `A[j, i, h, f]` is C's `A[f, h, i, j]`: the attention of query token `i`
+to key token `j` (each column `A[:, i, h, f]` is a softmax distribution, the layout
+of NNlib's `dot_product_attention` scores, `(keys, queries, heads, batch)`).
+
+Results follow the same rule.  The C spatial output `[F, N, N]` comes back as a
+Julia array `R` of size `(N, N, F)` with `R[j, i, f]` = C's `R[f, i, j]`: **row `i`
+of frame `f`'s rollout is the column `R[:, i, f]`** (how much output token `i` draws
+on each input token `j`), and `R[:, 1, f]` is the CLS row.  With `k` query rows the
+size is `(N, k, F)` and `R[:, q, f]` is the row `query_rows[q]`.  A temporal rollout
+`[T, T]` comes back as `(T, T)` with `R[:, i]` its row `i`.
+
+For the mathematical orientation (`M[i, j, f]` = row `i`, column `j`) pass
+`order = :math` to any function (the matrix dimensions of the inputs are then read as
+`(query, key, ...)` and the result is permuted the same way), or convert a result
+with [`mathorder`](@ref).
+
+# Indices
+
+`query_rows` are 1-based Julia row numbers (`1` is the CLS token) and `layer_range`
+a range of 1-based layer numbers (`2:L` skips the first layer).  Instance ids
+(`temporal`, `select_instance`) are passed through unchanged: they are 0-based, like
+the model's `refiner_id`, and select C's `A[i]`, i.e. Julia's `A[:, :, i + 1]`.
+
+Messages of errors raised by the C library use the C conventions: 0-based indices
+(`layers[0]` is Julia's `layers[1]`) and shapes in C order (reversed Julia sizes).
+
+See also: [`spatial`](@ref), [`temporal`](@ref), [`select_instance`](@ref),
+[`Stream`](@ref), [`minmax_rows`](@ref), [`column_mean`](@ref),
+[`AttnRoll.minmax`](@ref), [`AttnRollError`](@ref), `AttnRoll.LibAttnRoll` (the raw
+C functions).
+"""
+module AttnRoll
+
+using LinearAlgebra: Adjoint, Transpose
+
+include("LibAttnRoll.jl")
+using .LibAttnRoll
+
+export spatial, temporal, select_instance, minmax_rows, column_mean, Stream, result,
+       layers_pushed, bytes_held, mathorder, AttnRollError
+
+# `minmax` is not exported: Base exports a different `minmax`; call `AttnRoll.minmax`.
+
+# --------------------------------------------------------------------------
+# Errors
+
+"""
+    AttnRollError(status::Int32, name::String, message::String)
+
+A failed attnroll call.  `status` is the C status (`LibAttnRoll.ATTNROLL_E_SHAPE`, ...),
+`name` its name from `attnroll_status_string` (`"ATTNROLL_E_SHAPE"`), and `message` the
+library's message for the call, read with `attnroll_last_error()` right after it
+returned, on the same thread; it names the argument and the value at fault.  Messages
+from the library use C conventions (0-based indices such as `layers[0]`, shapes in C
+order); checks made by this binding before calling the library raise the same error
+type with the status the library would give, and name Julia indices and sizes.
+"""
+struct AttnRollError <: Exception
+    status::Int32
+    name::String
+    message::String
+end
+
+AttnRollError(status::Integer, message::AbstractString) =
+    AttnRollError(Int32(status), _status_name(status), String(message))
+
+function Base.showerror(io::IO, err::AttnRollError)
+    print(io, "AttnRollError: ", err.message, " [", err.name, "]")
+end
+
+_status_name(status::Integer) = unsafe_string(attnroll_status_string(Int32(status)))
+
+@noinline _fail(status::Integer, message::AbstractString) = throw(AttnRollError(status, message))
+
+# The message must be read before any other library call on this thread: the
+# next call clears it.  Nothing between the failed call and this read yields.
+@noinline function _throw_status(status::Int32)
+    message = unsafe_string(attnroll_last_error())
+    throw(AttnRollError(status, _status_name(status), message))
+end
+
+@inline function _check(status::Int32)
+    status == ATTNROLL_OK || _throw_status(status)
+    return nothing
+end
+
+"""
+    AttnRoll.version_number() -> Int
+
+The loaded library's version, `10000 * major + 100 * minor + patch`.  The library's
+file is `AttnRoll.library_path()`.
+"""
+version_number() = Int(attnroll_version_number())
+
+# --------------------------------------------------------------------------
+# Element types
+
+_is_bfloat16(::Type{T}) where {T} =
+    isbitstype(T) && sizeof(T) == 2 && T isa DataType && nameof(T) === :BFloat16
+
+function _input_code(::Type{T}, name::AbstractString, dtype) where {T}
+    if dtype === nothing
+        T === Float32 && return ATTNROLL_F32
+        T === Float64 && return ATTNROLL_F64
+        T === Float16 && return ATTNROLL_F16
+        _is_bfloat16(T) && return ATTNROLL_BF16
+        hint = (T === UInt16 || T === Int16) ? " (for bfloat16 bits pass dtype = :bfloat16)" : ""
+        _fail(ATTNROLL_E_DTYPE,
+              "$name: element type $T is not supported; use Float16, Float32 or Float64$hint")
+    end
+    if (dtype isa Symbol || dtype isa AbstractString) && Symbol(dtype) === :bfloat16
+        (T === UInt16 || T === Int16 || _is_bfloat16(T)) && return ATTNROLL_BF16
+        _fail(ATTNROLL_E_DTYPE,
+              "$name: dtype = :bfloat16 needs UInt16 or Int16 bits, got element type $T")
+    end
+    _fail(ATTNROLL_E_DTYPE, "dtype: $(repr(dtype)) is not supported; the only override is " *
+                            ":bfloat16 (UInt16 or Int16 arrays holding bfloat16 bits)")
+end
+
+function _out_code(out_type)
+    out_type === Float32 && return ATTNROLL_F32
+    out_type === Float64 && return ATTNROLL_F64
+    _fail(ATTNROLL_E_DTYPE,
+          "out_type: $(repr(out_type)) is not an output type; use Float32 or Float64")
+end
+
+# --------------------------------------------------------------------------
+# Array views: the memory of a Julia array as an attnroll_tensor, in place
+
+# What one attnroll_tensor points at, kept alive (GC.@preserve) during a call.
+mutable struct _View
+    owner::Any               # the array whose memory is read or written
+    ptr::Ptr{Cvoid}          # its first element
+    dtype::Int32
+    shape::Vector{Int64}     # C order: the Julia size reversed
+    strides::Vector{Int64}   # C order, in elements
+end
+
+# Only while the _View is preserved.
+_tensor(v::_View) = attnroll_tensor(v.ptr, v.dtype, Int32(length(v.shape)), pointer(v.shape),
+                                    pointer(v.strides))
+
+_permutation(::PermutedDimsArray{T,N,perm}) where {T,N,perm} = perm
+
+# (pointer to the first element, strides in elements) when the library can read
+# x where it is, else nothing.
+function _layout(x::AbstractArray)
+    if x isa PermutedDimsArray
+        inner = _layout(parent(x))
+        inner === nothing && return nothing
+        perm = _permutation(x)
+        st = inner[2]
+        return (inner[1], ntuple(d -> st[perm[d]], ndims(x)))
+    elseif x isa Transpose || (x isa Adjoint && eltype(x) <: Real)
+        p = parent(x)
+        inner = _layout(p)
+        inner === nothing && return nothing
+        st = inner[2]
+        # a transposed vector is a 1 x n row; the stride of an extent-1 axis is never used
+        return ndims(p) == 1 ? (inner[1], (st[1] * length(p), st[1])) : (inner[1], (st[2], st[1]))
+    end
+    return _strided_layout(x)
+end
+
+function _strided_layout(x::AbstractArray)
+    (applicable(strides, x) && applicable(pointer, x)) || return nothing
+    st = try
+        strides(x)
+    catch
+        return nothing
+    end
+    ptr = try
+        pointer(x)
+    catch
+        return nothing
+    end
+    (ptr isa Ptr && length(st) == ndims(x)) || return nothing
+    return (Ptr{Cvoid}(ptr), ntuple(d -> Int(st[d]), ndims(x)))
+end
+
+function _make_view(owner, ptr::Ptr{Cvoid}, st, code::Int32, x::AbstractArray)
+    n = ndims(x)
+    shape = Int64[size(x, n + 1 - d) for d in 1:n]
+    cstrides = Int64[st[n + 1 - d] for d in 1:n]
+    return _View(owner, ptr, code, shape, cstrides)
+end
+
+# An input: x itself when its memory can be read in place (any strides, aligned
+# elements), else a column-major copy (collect).
+function _view(x, name::AbstractString, dtype = nothing)
+    x isa AbstractArray ||
+        throw(ArgumentError("$name: expected an array, got a value of type $(typeof(x))"))
+    T = eltype(x)
+    code = _input_code(T, name, dtype)
+    layout = _layout(x)
+    owner = x
+    if layout === nothing || UInt(layout[1]) % sizeof(T) != 0
+        owner = collect(x)
+        layout = (Ptr{Cvoid}(pointer(owner)), strides(owner))
+    end
+    return _make_view(owner, layout[1], layout[2], code, x)
+end
+
+# An output: a new column-major Array, seen by C as row-major with the reversed shape.
+_out_view(out::Array, code::Int32) = _make_view(out, Ptr{Cvoid}(pointer(out)), strides(out), code, out)
+
+# --------------------------------------------------------------------------
+# Orientation
+
+function _check_order(order::Symbol)
+    order === :native || order === :math ||
+        throw(ArgumentError("order: expected :native or :math, got $(repr(order))"))
+    return order
+end
+
+# order = :math reads the first two (matrix) dimensions of an input swapped: a
+# PermutedDimsArray, so still without a copy.
+function _swap12(x)
+    (x isa AbstractArray && ndims(x) >= 2) || return x
+    return PermutedDimsArray(x, (2, 1, ntuple(d -> d + 2, ndims(x) - 2)...))
+end
+
+_oriented(x, order::Symbol) = order === :math ? _swap12(x) : x
+_result(out::Array, order::Symbol) = order === :math ? mathorder(out) : out
+
+"""
+    mathorder(R) -> Array
+
+A result in the mathematical orientation: the first two dimensions swapped
+(`permutedims(R, (2, 1, 3, ...))`, a copy), so that `M[i, j, f]` is row `i`, column
+`j` of frame `f`'s rollout (C's `R[f, i, j]`), `M[i, :, f]` is row `i` and
+`M[1, :, f]` the CLS row.  The same as passing `order = :math` to the function that
+made `R`.  `mathorder(mathorder(R)) == R`.
+"""
+function mathorder(R::AbstractArray)
+    ndims(R) >= 2 ||
+        throw(ArgumentError("mathorder: needs a matrix or a stack of matrices, got $(ndims(R)) dimension(s)"))
+    return permutedims(R, (2, 1, ntuple(d -> d + 2, ndims(R) - 2)...))
+end
+
+# --------------------------------------------------------------------------
+# Options
+
+function _int64(x::Integer, name::AbstractString)
+    typemin(Int64) <= x <= typemax(Int64) ||
+        _fail(ATTNROLL_E_ARGUMENT, "$name: $x is out of range")
+    return Int64(x)
+end
+
+function _instance(instance::Integer)
+    instance < 0 && _fail(ATTNROLL_E_ARGUMENT,
+                          "instance: $instance is negative; instance ids are 0-based, like the model's refiner_id")
+    return _int64(instance, "instance")
+end
+
+# 1-based Julia rows -> 0-based C rows.
+function _query_rows(rows, ntokens)
+    rows === nothing && return nothing
+    (rows isa AbstractVector || rows isa Tuple) ||
+        throw(ArgumentError("query_rows: expected a vector, range or tuple of 1-based row numbers, " *
+                            "got a value of type $(typeof(rows))"))
+    isempty(rows) && _fail(ATTNROLL_E_ARGUMENT, "query_rows: is empty; pass nothing for all rows")
+    out = Vector{Int64}(undef, length(rows))
+    for (k, r) in enumerate(rows)
+        (r isa Integer && !(r isa Bool)) ||
+            throw(ArgumentError("query_rows[$k]: expected an integer row number, got $(repr(r))"))
+        r < 1 && _fail(ATTNROLL_E_ARGUMENT,
+                       "query_rows[$k]: $r is not a row; rows are numbered from 1 (1 is the CLS row)")
+        if r > typemax(Int64) || (ntokens !== nothing && r > ntokens)
+            _fail(ATTNROLL_E_ARGUMENT, "query_rows[$k]: row $r is out of range" *
+                                       (ntokens === nothing ? "" : " 1:$ntokens"))
+        end
+        out[k] = Int64(r) - 1
+    end
+    return out
+end
+
+# 1-based inclusive layer numbers -> the C [begin, end) (end -1 = all layers).
+function _layer_range(lr, nlayers)
+    lr === nothing && return nothing
+    if lr isa AbstractUnitRange{<:Integer}
+        first_, last_ = first(lr), last(lr)
+    elseif lr isa Tuple{Integer,Union{Integer,Nothing}}
+        first_, last_ = lr
+    else
+        throw(ArgumentError("layer_range: expected a range of 1-based layer numbers such as 2:12, " *
+                            "or (first, nothing) for the layers from first on; got $(repr(lr))"))
+    end
+    first_ < 1 && _fail(ATTNROLL_E_ARGUMENT,
+                        "layer_range: layers are numbered from 1, got first layer $first_")
+    if last_ !== nothing
+        last_ < first_ && _fail(ATTNROLL_E_ARGUMENT, "layer_range: $first_:$last_ holds no layer")
+        nlayers !== nothing && last_ > nlayers &&
+            _fail(ATTNROLL_E_ARGUMENT, "layer_range: last layer $last_ is past the last layer ($nlayers)")
+    end
+    nlayers !== nothing && first_ > nlayers &&
+        _fail(ATTNROLL_E_ARGUMENT, "layer_range: first layer $first_ is past the last layer ($nlayers)")
+    return (_int64(first_, "layer_range") - 1, last_ === nothing ? Int64(-1) : _int64(last_, "layer_range"))
+end
+
+# A config for the options (a NULL handle when every option is at its default)
+# and the number of query rows (nothing = all rows).
+function _config(query_rows, layer_range, threads::Integer, residual::Real, ntokens, nlayers)
+    rows = _query_rows(query_rows, ntokens)
+    lrange = _layer_range(layer_range, nlayers)
+    handle = ConfigHandle()
+    if rows === nothing && lrange === nothing && threads == 0 && residual == 1
+        return handle, nothing
+    end
+    ref = Ref{Ptr{attnroll_config}}(C_NULL)
+    _check(attnroll_config_create(ref))
+    handle.ptr = ref[]
+    try
+        if rows !== nothing
+            _check(attnroll_config_set_ints(handle, ATTNROLL_OPT_QUERY_ROWS, rows, length(rows)))
+        end
+        if lrange !== nothing
+            _check(attnroll_config_set_int(handle, ATTNROLL_OPT_LAYER_BEGIN, lrange[1]))
+            _check(attnroll_config_set_int(handle, ATTNROLL_OPT_LAYER_END, lrange[2]))
+        end
+        _check(attnroll_config_set_int(handle, ATTNROLL_OPT_THREADS, _int64(threads, "threads")))
+        _check(attnroll_config_set_float(handle, ATTNROLL_OPT_RESIDUAL, Float64(residual)))
+    catch
+        destroy!(handle)
+        rethrow()
+    end
+    return handle, rows === nothing ? nothing : length(rows)
+end
+
+# --------------------------------------------------------------------------
+# Layers
+
+# A vector of layer arrays from a vector or tuple of arrays, or from one stacked
+# array whose LAST Julia dimension is the layer axis (C's first).
+function _layer_list(layers, stacked_rank::Int, stacked_what::AbstractString)
+    if layers isa Tuple
+        list = Any[layers...]
+    elseif layers isa AbstractArray && eltype(layers) <: Number
+        n = ndims(layers)
+        if stacked_rank != 0 && n != stacked_rank
+            _fail(ATTNROLL_E_SHAPE, "layers: a single array must be the stacked layers $stacked_what, " *
+                                    "got size $(size(layers)); pass a vector of arrays for other layouts")
+        end
+        (n >= 1 && size(layers, n) >= 1) ||
+            _fail(ATTNROLL_E_SHAPE, "layers: size $(size(layers)) holds no layer")
+        list = Any[selectdim(layers, n, l) for l in axes(layers, n)]
+    elseif layers isa AbstractVector
+        list = Any[layers...]
+    else
+        throw(ArgumentError("layers: expected a vector or tuple of arrays, or one stacked array; " *
+                            "got a value of type $(typeof(layers))"))
+    end
+    isempty(list) && _fail(ATTNROLL_E_ARGUMENT, "layers: is empty; give at least one layer")
+    return list
+end
+
+_layer_views(list, dtype, order::Symbol) =
+    _View[_view(_oriented(x, order), "layers[$i]", dtype) for (i, x) in enumerate(list)]
+
+# --------------------------------------------------------------------------
+# Spatial rollout
+
+"""
+    spatial(layers; query_rows = nothing, layer_range = nothing, out_type = Float32,
+            threads = 0, residual = 1.0, dtype = nothing, order = :native) -> Array
+
+Spatial rollout, per frame: `R = Abar_e ⋯ Abar_b` over the layers in `layer_range`,
+with `Abar_l = normalize_rows(mean_over_heads(A_l) + residual * I)` (no final
+normalisation).
+
+- `layers`: a vector (or tuple) of arrays, layer 1 first, each of size `(N, N, H, F)`
+  (C `[F, H, N, N]`) or `(N, N, H)` for one frame; or one stacked array of size
+  `(N, N, H, F, L)`.  Element types `Float16`, `Float32`, `Float64`, or `UInt16`/`Int16`
+  bfloat16 bits with `dtype = :bfloat16`; types and layouts may differ between layers.
+- `query_rows`: 1-based rows of `R` to compute (`[1]` is the CLS row), at a cost of
+  `O(L k N^2)` instead of `O(L N^3)`.
+- `layer_range`: 1-based layers to roll out, e.g. `2:L` (or `(2, nothing)`) to leave out
+  the first layer.
+- `out_type`: `Float32` (products in `sgemm`) or `Float64` (`dgemm`).
+- `threads`: worker threads, `0` for the library's default.
+
+Returns an array of size `(N, N, F)` (`(N, N)` for `(N, N, H)` layers), or `(N, k, F)`
+(`(N, k)`) with `k` query rows, where `R[j, i, f]` is C's `R[f, i, j]`: row `i` of
+frame `f`'s rollout is the column `R[:, i, f]` (with query rows, `R[:, q, f]` is the
+row `query_rows[q]`).  `order = :math` reads each layer's matrix dimensions as
+`(query, key)` instead and returns `permutedims(R, (2, 1, 3))`, where `R[i, :, f]` is row
+`i`.  Throws [`AttnRollError`](@ref) on any error.
+"""
+function spatial(layers; query_rows = nothing, layer_range = nothing, out_type = Float32,
+                 threads::Integer = 0, residual::Real = 1.0, dtype = nothing,
+                 order::Symbol = :native)
+    code = _out_code(out_type)
+    _check_order(order)
+    list = _layer_list(layers, 5, "(N, N, H, F, L)")
+    views = _layer_views(list, dtype, order)
+    shape = views[1].shape
+    rank = length(shape)
+    ntokens = (rank == 3 || rank == 4) ? Int(shape[end]) : nothing
+    cfg, k = _config(query_rows, layer_range, threads, residual, ntokens, length(list))
+    n = ntokens === nothing ? 1 : ntokens
+    rows = k === nothing ? n : k
+    jsize = rank == 4 ? (n, rows, Int(shape[1])) : rank == 3 ? (n, rows) : (1,)
+    out = Array{out_type}(undef, jsize)
+    ov = _out_view(out, code)
+    try
+        GC.@preserve views ov begin
+            tensors = attnroll_tensor[_tensor(v) for v in views]
+            _check(attnroll_spatial(tensors, length(tensors), cfg, Ref(_tensor(ov))))
+        end
+    finally
+        destroy!(cfg)
+    end
+    return _result(out, order)
+end
+
+# --------------------------------------------------------------------------
+# Temporal rollout
+
+"""
+    select_instance(attn, instance; out_type = Float64, dtype = nothing, order = :native) -> Matrix
+
+The `[T, T]` attention matrix of one instance from a temporal attention array, by
+the library's selection rules, applied to the C dimensions (the Julia size
+reversed).  `instance` is 0-based, like the model's `refiner_id`:
+
+- `(T, T)` (C `[T, T]`): the array itself;
+- `(T, T, Q)` (C `[Q, T, T]`): `attn[:, :, instance + 1]` if `Q > instance`, else
+  `attn[:, instance + 1, :]` if `T > instance`, else `attn[:, :, 1]`;
+- rank 4 and more, e.g. `(T, T, H, Q)`: the last Julia dimension (C's first) whose
+  extent is `> instance` is indexed with `instance + 1` (if none is, every leading
+  dimension with `1`), and the leading dimensions left over are averaged.
+
+Returns the selected matrix in the same orientation as `attn` (`(T, T)`); with
+`order = :math` the matrix dimensions of `attn` are read as `(query, key)` and so is
+the result.
+"""
+function select_instance(attn, instance::Integer; out_type = Float64, dtype = nothing,
+                         order::Symbol = :native)
+    code = _out_code(out_type)
+    _check_order(order)
+    inst = _instance(instance)
+    v = _view(_oriented(attn, order), "attn", dtype)
+    rows, cols = Ref{Int64}(0), Ref{Int64}(0)
+    GC.@preserve v begin
+        _check(attnroll_select_shape(Ref(_tensor(v)), inst, rows, cols))
+    end
+    out = Array{out_type}(undef, Int(cols[]), Int(rows[]))
+    ov = _out_view(out, code)
+    GC.@preserve v ov begin
+        _check(attnroll_select_instance(Ref(_tensor(v)), inst, Ref(_tensor(ov))))
+    end
+    return _result(out, order)
+end
+
+"""
+    temporal(layers, instance; query_rows = nothing, layer_range = nothing, out_type = Float64,
+             threads = 0, residual = 1.0, dtype = nothing, order = :native) -> Matrix
+
+Temporal rollout: `rollout = T_e ⋯ T_b` with
+`T_l = normalize_rows(select_instance(A_l, instance) + residual * I)`.
+
+`layers` is a vector (or tuple) of arrays of any rank >= 2, whose ranks and layouts
+may differ (`(T, T)`, `(T, T, Q)`, `(T, T, H, Q)`, ...), or one stacked array whose
+last dimension is the layer axis.  Every layer must select a square `[T, T]` with
+the same `T`.  `instance` is 0-based, like the model's `refiner_id` (see
+[`select_instance`](@ref)); `query_rows` and `layer_range` are 1-based.
+
+Returns a `(T, T)` matrix `R` with `R[:, i]` row `i` of the rollout (C's `R[i, :]`), or
+`(T, k)` with `k` query rows; `order = :math` gives `R[i, :]` = row `i` instead.
+"""
+function temporal(layers, instance::Integer; query_rows = nothing, layer_range = nothing,
+                  out_type = Float64, threads::Integer = 0, residual::Real = 1.0,
+                  dtype = nothing, order::Symbol = :native)
+    code = _out_code(out_type)
+    _check_order(order)
+    inst = _instance(instance)
+    list = _layer_list(layers, 0, "")
+    views = _layer_views(list, dtype, order)
+    rows, cols = Ref{Int64}(0), Ref{Int64}(0)
+    first_view = views[1]
+    status = GC.@preserve first_view attnroll_select_shape(Ref(_tensor(first_view)), inst, rows, cols)
+    # when the first layer selects nothing, the rollout itself reports why
+    t = status == ATTNROLL_OK ? Int(rows[]) : nothing
+    cfg, k = _config(query_rows, layer_range, threads, residual, t, length(list))
+    n = t === nothing ? 1 : t
+    out = Array{out_type}(undef, n, k === nothing ? n : k)
+    ov = _out_view(out, code)
+    try
+        GC.@preserve views ov begin
+            tensors = attnroll_tensor[_tensor(v) for v in views]
+            _check(attnroll_temporal(tensors, length(tensors), inst, cfg, Ref(_tensor(ov))))
+        end
+    finally
+        destroy!(cfg)
+    end
+    return _result(out, order)
+end
+
+# --------------------------------------------------------------------------
+# Post-processing
+
+function _post(cfunc, x, outsize, out_type, dtype, order::Symbol)
+    code = _out_code(out_type)
+    _check_order(order)
+    v = _view(_oriented(x, order), "x", dtype)
+    out = Array{out_type}(undef, outsize(reverse(Tuple(Int.(v.shape)))))
+    ov = _out_view(out, code)
+    GC.@preserve v ov begin
+        _check(cfunc(Ref(_tensor(v)), Ref(_tensor(ov))))
+    end
+    return ndims(out) >= 2 ? _result(out, order) : out
+end
+
+"""
+    minmax_rows(x; out_type = Float64, dtype = nothing, order = :native) -> Matrix
+
+Each row of a rollout matrix scaled to `[0, 1]`: `(row - minimum(row)) / (maximum(row) -
+minimum(row))`; a constant row becomes zeros, a row with a NaN all NaN.  Rows are C
+rows, which in the native Julia order are the COLUMNS `x[:, i]` (the rollout rows of
+[`spatial`](@ref) and [`temporal`](@ref) results); with `order = :math`, the Julia rows
+`x[i, :]`.  Returns an array of the size of `x`.
+"""
+minmax_rows(x; out_type = Float64, dtype = nothing, order::Symbol = :native) =
+    _post(attnroll_minmax_rows, x, identity, out_type, dtype, order)
+
+"""
+    column_mean(x; out_type = Float64, dtype = nothing, order = :native) -> Vector
+
+The mean over the rollout rows for each token: C's `out[j] = mean_i x[i, j]`.  In the
+native Julia order, where rollout row `i` is the column `x[:, i]`, that is
+`vec(sum(x, dims = 2)) / size(x, 2)`, a vector of length `size(x, 1)`; with
+`order = :math`, the mean over the Julia rows, of length `size(x, 2)`.
+"""
+column_mean(x; out_type = Float64, dtype = nothing, order::Symbol = :native) =
+    _post(attnroll_column_mean, x, s -> length(s) == 2 ? (s[1],) : (1,), out_type, dtype, order)
+
+"""
+    AttnRoll.minmax(x; out_type = Float64, dtype = nothing) -> Array
+
+The whole array scaled to `[0, 1]`: `(x .- minimum(x)) ./ (maximum(x) - minimum(x))`; a
+constant array becomes zeros, an array with a NaN all NaN.  Any rank.  Not exported
+(Base has a `minmax` of its own): call it as `AttnRoll.minmax`.
+"""
+minmax(x; out_type = Float64, dtype = nothing) =
+    _post(attnroll_minmax, x, identity, out_type, dtype, :native)
+
+# --------------------------------------------------------------------------
+# Streaming spatial rollout
+
+"""
+    Stream(frames, tokens; query_rows = nothing, layer_range = nothing, out_type = Float32,
+           threads = 0, residual = 1.0, order = :native)
+    Stream(f, frames, tokens; ...)     # do-block form: closes the stream after f(stream)
+
+A streaming spatial rollout over layers of `F = frames` frames and `N = tokens` tokens:
+`push!(stream, layer)` the layers in order (each `(N, N, H, F)`, or `(N, N, H)` when
+`frames == 1`; the head count may change between layers), then `result(stream)` gives
+the same numbers as [`spatial`](@ref) on the same layers, while holding only
+`O(F N^2)` memory however many layers or heads.  `close(stream)` frees it now
+(it is also freed when garbage collected); any later use throws an
+[`AttnRollError`](@ref) with status `ATTNROLL_E_STATE`.
+
+    R = Stream(4, 433) do s
+        for layer in layers          # each (433, 433, 16, 4)
+            push!(s, layer)
+        end
+        result(s)                    # (433, 433, 4)
+    end
+"""
+mutable struct Stream
+    handle::StreamHandle
+    frames::Int
+    tokens::Int
+    rows::Int
+    out_type::DataType
+    order::Symbol
+end
+
+function Stream(frames::Integer, tokens::Integer; query_rows = nothing, layer_range = nothing,
+                out_type = Float32, threads::Integer = 0, residual::Real = 1.0,
+                order::Symbol = :native)
+    code = _out_code(out_type)
+    _check_order(order)
+    f = _int64(frames, "frames")
+    n = _int64(tokens, "tokens")
+    cfg, k = _config(query_rows, layer_range, threads, residual, n >= 1 ? n : nothing, nothing)
+    ref = Ref{Ptr{attnroll_stream}}(C_NULL)
+    try
+        _check(attnroll_stream_create(cfg, f, n, code, ref))
+    finally
+        destroy!(cfg)
+    end
+    handle = StreamHandle(ref[])
+    return Stream(handle, Int(f), Int(n), k === nothing ? Int(n) : k, out_type, order)
+end
+
+function Stream(f::Function, frames::Integer, tokens::Integer; kwargs...)
+    stream = Stream(frames, tokens; kwargs...)
+    try
+        return f(stream)
+    finally
+        close(stream)
+    end
+end
+
+function _live(stream::Stream)
+    stream.handle.ptr == C_NULL && _fail(ATTNROLL_E_STATE, "stream: is closed")
+    return stream.handle
+end
+
+"""
+    push!(stream::Stream, layer; dtype = nothing) -> stream
+
+Adds the next layer, `(N, N, H, F)` (or `(N, N, H)` when `frames == 1`), any supported
+element type and layout.  A layer of the wrong size or type is refused with an
+[`AttnRollError`](@ref) and the stream stays usable; pushing after `result` throws
+(`ATTNROLL_E_STATE`).
+"""
+function Base.push!(stream::Stream, layer; dtype = nothing)
+    handle = _live(stream)
+    v = _view(_oriented(layer, stream.order), "layer", dtype)
+    GC.@preserve v begin
+        _check(attnroll_stream_push(handle, Ref(_tensor(v))))
+    end
+    return stream
+end
+
+"""
+    result(stream::Stream) -> Array
+
+The rollout of the layers pushed: size `(N, N, F)`, or `(N, k, F)` with `k` query rows
+(the frame dimension is kept when `F == 1`); `R[:, i, f]` is row `i` of frame `f`, as
+for [`spatial`](@ref).  Finishes the stream: later pushes throw, `result` may be asked
+again.
+"""
+function result(stream::Stream)
+    handle = _live(stream)
+    out = Array{stream.out_type}(undef, stream.tokens, stream.rows, stream.frames)
+    ov = _out_view(out, _out_code(stream.out_type))
+    GC.@preserve ov begin
+        _check(attnroll_stream_result(handle, Ref(_tensor(ov))))
+    end
+    return _result(out, stream.order)
+end
+
+function _info(stream::Stream)
+    handle = _live(stream)
+    pushed, held = Ref{Int64}(0), Ref{Int64}(0)
+    _check(attnroll_stream_info(handle, pushed, held))
+    return Int(pushed[]), Int(held[])
+end
+
+"""
+    layers_pushed(stream::Stream) -> Int
+
+The number of layers the stream has accepted.
+"""
+layers_pushed(stream::Stream) = _info(stream)[1]
+
+"""
+    bytes_held(stream::Stream) -> Int
+
+The bytes of working memory the stream holds now.
+"""
+bytes_held(stream::Stream) = _info(stream)[2]
+
+"""
+    close(stream::Stream)
+
+Frees the stream's memory and threads; safe to call more than once.
+"""
+Base.close(stream::Stream) = destroy!(stream.handle)
+
+Base.isopen(stream::Stream) = stream.handle.ptr != C_NULL
+
+function Base.show(io::IO, stream::Stream)
+    print(io, "AttnRoll.Stream(frames = ", stream.frames, ", tokens = ", stream.tokens,
+          ", rows = ", stream.rows, ", out_type = ", stream.out_type, ", ",
+          isopen(stream) ? "open" : "closed", ")")
+end
+
+end # module AttnRoll

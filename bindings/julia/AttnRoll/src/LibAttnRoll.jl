@@ -1,0 +1,741 @@
+# LibAttnRoll.jl -- GENERATED from include/attnroll.h by bindings/julia/gen/generate.py.
+# Do not edit: change the header and run
+#     /usr/bin/python3 bindings/julia/gen/generate.py
+# (ctest's julia_generated_up_to_date fails while this file is stale, and
+# julia_header_consistency checks it against the header independently).
+
+"""
+    AttnRoll.LibAttnRoll
+
+The raw C interface of attnroll, generated from `include/attnroll.h`: one function per
+`ATTNROLL_API` function (same name, same arguments in the same order, C types
+mapped one to one: `int32_t` -> `Int32`, `int64_t` -> `Int64`, `double` ->
+`Cdouble`, `T *` -> `Ptr{T}`, `const char *` -> `Cstring`), a constant per
+`#define ATTNROLL_*`, the `attnroll_tensor` struct with the C layout, and owning
+handles for the opaque types.  Every function returns what the C function
+returns (a status is an `Int32`; nothing is checked here).  The library is
+opened when the module is loaded (`__init__`), from `ENV["ATTNROLL_LIBRARY"]`
+if set, else through the system loader; `library_path()` tells which file.
+"""
+module LibAttnRoll
+
+using Libdl
+
+export ATTNROLL_VERSION_MAJOR, ATTNROLL_VERSION_MINOR, ATTNROLL_VERSION_PATCH, ATTNROLL_VERSION_NUMBER,
+       ATTNROLL_VERSION_STRING, ATTNROLL_OK, ATTNROLL_E_ARGUMENT, ATTNROLL_E_SHAPE,
+       ATTNROLL_E_DTYPE, ATTNROLL_E_OVERLAP, ATTNROLL_E_MEMORY, ATTNROLL_E_STATE,
+       ATTNROLL_E_INTERNAL, ATTNROLL_F32, ATTNROLL_F64, ATTNROLL_F16,
+       ATTNROLL_BF16, ATTNROLL_MAX_NDIM, ATTNROLL_OPT_QUERY_ROWS, ATTNROLL_OPT_LAYER_BEGIN,
+       ATTNROLL_OPT_LAYER_END, ATTNROLL_OPT_THREADS, ATTNROLL_OPT_RESIDUAL, ATTNROLL_OPTION_INT,
+       ATTNROLL_OPTION_FLOAT, ATTNROLL_OPTION_INTS, attnroll_tensor, attnroll_config,
+       attnroll_stream, ConfigHandle, StreamHandle, destroy!,
+       attnroll_version_number, attnroll_version_string, attnroll_status_string, attnroll_last_error,
+       attnroll_dtype_size, attnroll_max_ndim, attnroll_option_info, attnroll_config_create,
+       attnroll_config_destroy, attnroll_config_set_int, attnroll_config_set_float, attnroll_config_set_ints,
+       attnroll_config_get_int, attnroll_config_get_float, attnroll_config_get_ints, attnroll_spatial,
+       attnroll_select_instance, attnroll_select_shape, attnroll_temporal, attnroll_minmax_rows,
+       attnroll_column_mean, attnroll_minmax, attnroll_stream_create, attnroll_stream_push,
+       attnroll_stream_result, attnroll_stream_info, attnroll_stream_destroy, library_path
+
+# ------------------------------------------------------------------------
+# Constants (#define ATTNROLL_*)
+
+const ATTNROLL_VERSION_MAJOR = Int32(1)
+const ATTNROLL_VERSION_MINOR = Int32(0)
+const ATTNROLL_VERSION_PATCH = Int32(0)
+const ATTNROLL_VERSION_NUMBER = Int32(10000)
+const ATTNROLL_VERSION_STRING = "1.0.0"
+const ATTNROLL_OK = Int32(0)
+const ATTNROLL_E_ARGUMENT = Int32(1)
+const ATTNROLL_E_SHAPE = Int32(2)
+const ATTNROLL_E_DTYPE = Int32(3)
+const ATTNROLL_E_OVERLAP = Int32(4)
+const ATTNROLL_E_MEMORY = Int32(5)
+const ATTNROLL_E_STATE = Int32(6)
+const ATTNROLL_E_INTERNAL = Int32(7)
+const ATTNROLL_F32 = Int32(1)
+const ATTNROLL_F64 = Int32(2)
+const ATTNROLL_F16 = Int32(3)
+const ATTNROLL_BF16 = Int32(4)
+const ATTNROLL_MAX_NDIM = Int32(16)
+const ATTNROLL_OPT_QUERY_ROWS = Int32(1)
+const ATTNROLL_OPT_LAYER_BEGIN = Int32(2)
+const ATTNROLL_OPT_LAYER_END = Int32(3)
+const ATTNROLL_OPT_THREADS = Int32(4)
+const ATTNROLL_OPT_RESIDUAL = Int32(5)
+const ATTNROLL_OPTION_INT = Int32(1)
+const ATTNROLL_OPTION_FLOAT = Int32(2)
+const ATTNROLL_OPTION_INTS = Int32(3)
+
+# ------------------------------------------------------------------------
+# Types
+
+"""C struct `attnroll_tensor` (immutable, same layout as the C struct)."""
+struct attnroll_tensor
+    data::Ptr{Cvoid}
+    dtype::Int32
+    ndim::Int32
+    shape::Ptr{Int64}
+    strides::Ptr{Int64}
+end
+
+"""Opaque C type `attnroll_config`; only ever used as `Ptr{attnroll_config}`."""
+mutable struct attnroll_config end
+
+"""Opaque C type `attnroll_stream`; only ever used as `Ptr{attnroll_stream}`."""
+mutable struct attnroll_stream end
+
+"""
+    ConfigHandle(ptr::Ptr{attnroll_config} = C_NULL)
+
+Owns an `attnroll_config *`: `destroy!(handle)` calls `attnroll_config_destroy` and sets the
+pointer to `C_NULL`, so the finalizer (which does the same) and any further
+`destroy!` are no-ops.  Passes as the pointer to any `Ptr{attnroll_config}` argument;
+ccall keeps the handle alive during the call.
+"""
+mutable struct ConfigHandle
+    ptr::Ptr{attnroll_config}
+    function ConfigHandle(ptr::Ptr{attnroll_config} = Ptr{attnroll_config}(C_NULL))
+        handle = new(ptr)
+        finalizer(destroy!, handle)
+        return handle
+    end
+end
+
+Base.unsafe_convert(::Type{Ptr{attnroll_config}}, handle::ConfigHandle) = handle.ptr
+
+function destroy!(handle::ConfigHandle)
+    ptr = handle.ptr
+    handle.ptr = Ptr{attnroll_config}(C_NULL)
+    ptr == C_NULL || attnroll_config_destroy(ptr)
+    return nothing
+end
+
+"""
+    StreamHandle(ptr::Ptr{attnroll_stream} = C_NULL)
+
+Owns an `attnroll_stream *`: `destroy!(handle)` calls `attnroll_stream_destroy` and sets the
+pointer to `C_NULL`, so the finalizer (which does the same) and any further
+`destroy!` are no-ops.  Passes as the pointer to any `Ptr{attnroll_stream}` argument;
+ccall keeps the handle alive during the call.
+"""
+mutable struct StreamHandle
+    ptr::Ptr{attnroll_stream}
+    function StreamHandle(ptr::Ptr{attnroll_stream} = Ptr{attnroll_stream}(C_NULL))
+        handle = new(ptr)
+        finalizer(destroy!, handle)
+        return handle
+    end
+end
+
+Base.unsafe_convert(::Type{Ptr{attnroll_stream}}, handle::StreamHandle) = handle.ptr
+
+function destroy!(handle::StreamHandle)
+    ptr = handle.ptr
+    handle.ptr = Ptr{attnroll_stream}(C_NULL)
+    ptr == C_NULL || attnroll_stream_destroy(ptr)
+    return nothing
+end
+
+# ------------------------------------------------------------------------
+# Functions: each calls through a pointer looked up when the library is loaded
+
+const _fp_attnroll_version_number = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_version_string = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_status_string = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_last_error = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_dtype_size = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_max_ndim = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_option_info = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_config_create = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_config_destroy = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_config_set_int = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_config_set_float = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_config_set_ints = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_config_get_int = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_config_get_float = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_config_get_ints = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_spatial = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_select_instance = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_select_shape = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_temporal = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_minmax_rows = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_column_mean = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_minmax = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_stream_create = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_stream_push = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_stream_result = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_stream_info = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_stream_destroy = Ref{Ptr{Cvoid}}(C_NULL)
+
+"""
+    attnroll_version_number() -> Int32
+
+```c
+int32_t attnroll_version_number(void);
+@return the ATTNROLL_VERSION_NUMBER the library was built with.  Compare it
+with the macro to detect a header/library mismatch at run time.
+```
+"""
+function attnroll_version_number()
+    @ccall $(_pointer(_fp_attnroll_version_number, :attnroll_version_number))()::Int32
+end
+
+"""
+    attnroll_version_string() -> Cstring
+
+```c
+const char *attnroll_version_string(void);
+@return the ATTNROLL_VERSION_STRING the library was built with (static
+storage, never NULL, never to be freed).
+```
+"""
+function attnroll_version_string()
+    @ccall $(_pointer(_fp_attnroll_version_string, :attnroll_version_string))()::Cstring
+end
+
+"""
+    attnroll_status_string(status) -> Cstring
+
+```c
+const char *attnroll_status_string(int32_t status);
+@return a static, constant name for a status ("ATTNROLL_OK",
+"ATTNROLL_E_SHAPE", ...; "unknown status" for any other value).  Never NULL.
+```
+"""
+function attnroll_status_string(status)
+    @ccall $(_pointer(_fp_attnroll_status_string, :attnroll_status_string))(status::Int32)::Cstring
+end
+
+"""
+    attnroll_last_error() -> Cstring
+
+```c
+const char *attnroll_last_error(void);
+@return the calling thread's message for its most recent failing call, or ""
+if its most recent call succeeded (or it made none).  Never NULL.  The text is
+owned by the library and valid until the calling thread's next attnroll call.
+```
+"""
+function attnroll_last_error()
+    @ccall $(_pointer(_fp_attnroll_last_error, :attnroll_last_error))()::Cstring
+end
+
+"""
+    attnroll_dtype_size(dtype) -> Int32
+
+```c
+int32_t attnroll_dtype_size(int32_t dtype);
+@return the size in bytes of one element of dtype, or 0 if dtype is not
+one of the ATTNROLL_F* values.
+```
+"""
+function attnroll_dtype_size(dtype)
+    @ccall $(_pointer(_fp_attnroll_dtype_size, :attnroll_dtype_size))(dtype::Int32)::Int32
+end
+
+"""
+    attnroll_max_ndim() -> Int32
+
+```c
+int32_t attnroll_max_ndim(void);
+@return ATTNROLL_MAX_NDIM, for bindings that cannot read macros.
+```
+"""
+function attnroll_max_ndim()
+    @ccall $(_pointer(_fp_attnroll_max_ndim, :attnroll_max_ndim))()::Int32
+end
+
+"""
+    attnroll_option_info(key, kind, lower, upper) -> Int32
+
+```c
+int32_t attnroll_option_info(int32_t key, int32_t *kind, double *lower, double *upper);
+Describes an option key, for bindings and tools that build options
+generically.
+  [in]  key    an ATTNROLL_OPT_* value
+  [out] kind   ATTNROLL_OPTION_INT, _FLOAT or _INTS; may be NULL
+  [out] lower  smallest accepted value (for INTS: of each element); may be NULL
+  [out] upper  largest accepted value (for INTS: of each element); may be NULL
+@return ATTNROLL_OK, or ATTNROLL_E_ARGUMENT for an unknown key.
+```
+"""
+function attnroll_option_info(key, kind, lower, upper)
+    @ccall $(_pointer(_fp_attnroll_option_info, :attnroll_option_info))(key::Int32, kind::Ptr{Int32}, lower::Ptr{Cdouble}, upper::Ptr{Cdouble})::Int32
+end
+
+"""
+    attnroll_config_create(config) -> Int32
+
+```c
+int32_t attnroll_config_create(attnroll_config **config);
+Creates a config holding every option at its default.
+  [out] config  receives the new config; must not be NULL.  On failure
+                *config is set to NULL.
+@return ATTNROLL_OK, ATTNROLL_E_ARGUMENT (config NULL), ATTNROLL_E_MEMORY.
+The caller owns the config and frees it with attnroll_config_destroy.
+```
+"""
+function attnroll_config_create(config)
+    @ccall $(_pointer(_fp_attnroll_config_create, :attnroll_config_create))(config::Ptr{Ptr{attnroll_config}})::Int32
+end
+
+"""
+    attnroll_config_destroy(config) -> Nothing
+
+```c
+void attnroll_config_destroy(attnroll_config *config);
+Frees a config.  NULL is a no-op.  Computing functions keep no reference, so
+a config may be destroyed as soon as the calls using it have returned.
+```
+"""
+function attnroll_config_destroy(config)
+    @ccall $(_pointer(_fp_attnroll_config_destroy, :attnroll_config_destroy))(config::Ptr{attnroll_config})::Cvoid
+end
+
+"""
+    attnroll_config_set_int(config, key, value) -> Int32
+
+```c
+int32_t attnroll_config_set_int(attnroll_config *config, int32_t key, int64_t value);
+Set an option.  config must not be NULL.  A key of the wrong kind, an
+unknown key or a value outside the key's bounds is refused with
+ATTNROLL_E_ARGUMENT and leaves the config unchanged.
+set_ints copies count values (count 0 clears the list; values may then be
+NULL).  Returns ATTNROLL_E_MEMORY if the copy cannot be allocated.
+```
+"""
+function attnroll_config_set_int(config, key, value)
+    @ccall $(_pointer(_fp_attnroll_config_set_int, :attnroll_config_set_int))(config::Ptr{attnroll_config}, key::Int32, value::Int64)::Int32
+end
+
+"""
+    attnroll_config_set_float(config, key, value) -> Int32
+
+```c
+int32_t attnroll_config_set_float(attnroll_config *config, int32_t key, double value);
+```
+"""
+function attnroll_config_set_float(config, key, value)
+    @ccall $(_pointer(_fp_attnroll_config_set_float, :attnroll_config_set_float))(config::Ptr{attnroll_config}, key::Int32, value::Cdouble)::Int32
+end
+
+"""
+    attnroll_config_set_ints(config, key, values, count) -> Int32
+
+```c
+int32_t attnroll_config_set_ints(attnroll_config *config, int32_t key, const int64_t *values, int64_t count);
+```
+"""
+function attnroll_config_set_ints(config, key, values, count)
+    @ccall $(_pointer(_fp_attnroll_config_set_ints, :attnroll_config_set_ints))(config::Ptr{attnroll_config}, key::Int32, values::Ptr{Int64}, count::Int64)::Int32
+end
+
+"""
+    attnroll_config_get_int(config, key, value) -> Int32
+
+```c
+int32_t attnroll_config_get_int(const attnroll_config *config, int32_t key, int64_t *value);
+Read an option.  config and the output pointers must not be NULL (except
+values, below).  A key of the wrong kind or an unknown key gives
+ATTNROLL_E_ARGUMENT.
+get_ints writes the list length to *count and copies
+min(count, capacity) values to values; values may be NULL when capacity is 0
+(to ask for the length first).  capacity must be >= 0.
+```
+"""
+function attnroll_config_get_int(config, key, value)
+    @ccall $(_pointer(_fp_attnroll_config_get_int, :attnroll_config_get_int))(config::Ptr{attnroll_config}, key::Int32, value::Ptr{Int64})::Int32
+end
+
+"""
+    attnroll_config_get_float(config, key, value) -> Int32
+
+```c
+int32_t attnroll_config_get_float(const attnroll_config *config, int32_t key, double *value);
+```
+"""
+function attnroll_config_get_float(config, key, value)
+    @ccall $(_pointer(_fp_attnroll_config_get_float, :attnroll_config_get_float))(config::Ptr{attnroll_config}, key::Int32, value::Ptr{Cdouble})::Int32
+end
+
+"""
+    attnroll_config_get_ints(config, key, values, capacity, count) -> Int32
+
+```c
+int32_t attnroll_config_get_ints(const attnroll_config *config, int32_t key, int64_t *values, int64_t capacity, int64_t *count);
+```
+"""
+function attnroll_config_get_ints(config, key, values, capacity, count)
+    @ccall $(_pointer(_fp_attnroll_config_get_ints, :attnroll_config_get_ints))(config::Ptr{attnroll_config}, key::Int32, values::Ptr{Int64}, capacity::Int64, count::Ptr{Int64})::Int32
+end
+
+"""
+    attnroll_spatial(layers, num_layers, config, out) -> Int32
+
+```c
+int32_t attnroll_spatial(const attnroll_tensor *layers, int32_t num_layers, const attnroll_config *config, const attnroll_tensor *out);
+Spatial rollout (spec: "Spatial Rollout"), per frame:
+  Abar_i = normalize_rows(mean_over_heads(A_i) + r*I)   (a zero row sum
+           divides by 1; r = ATTNROLL_OPT_RESIDUAL, 1 by default)
+  R      = Abar_{e-1} @ ... @ Abar_{b+1} @ Abar_b
+over the layer range [b, e) (ATTNROLL_OPT_LAYER_BEGIN/END, default all),
+with no final normalisation.
+
+  [in]  layers      num_layers views, layer 0 first.  Each is [F,H,N,N]
+                    (frames, heads, tokens, tokens) or [H,N,N] (one frame).
+                    All must have the same rank and shape; dtype and strides
+                    may differ from layer to layer.  Must not be NULL.
+  [in]  num_layers  >= 1.
+  [in]  config      options, or NULL for the defaults.
+  [out] out         F32 or F64; [F,N,N] for 4-D layers, [N,N] for 3-D
+                    layers; with k query rows [F,k,N] or [k,N].  Must not
+                    overlap itself or any layer.  The products run in the
+                    output's precision (sgemm for F32, dgemm for F64).
+
+Memory: O(F*N^2) working space (two [F,N,N] matrices in the output
+precision, or two [F,k,N] with query rows, plus one N*N scratch matrix per
+worker); the input is read in place, never copied.
+@return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _SHAPE, _DTYPE, _OVERLAP, _MEMORY.
+```
+"""
+function attnroll_spatial(layers, num_layers, config, out)
+    @ccall $(_pointer(_fp_attnroll_spatial, :attnroll_spatial))(layers::Ptr{attnroll_tensor}, num_layers::Int32, config::Ptr{attnroll_config}, out::Ptr{attnroll_tensor})::Int32
+end
+
+"""
+    attnroll_select_instance(attn, instance, out) -> Int32
+
+```c
+int32_t attnroll_select_instance(const attnroll_tensor *attn, int64_t instance, const attnroll_tensor *out);
+Instance selection (spec: select_instance_attention), writing the selected
+[T,T] matrix to out.  For an array A of rank n and instance id i:
+  n == 2   A itself.
+  n == 3   if the last two extents are equal: A[i] if shape[0] > i, else
+           A[:, i, :] if shape[1] > i, else A[0];
+           if they differ: A[0] (not square, so a rollout reports a shape
+           error; select_instance itself writes it if out has that shape).
+  n >= 4   the first of the n-2 leading axes whose extent is > i is indexed
+           with i; if none is, each leading axis is indexed with 0 (the first
+           [T,T] slice).  If more than one leading axis then remains, they are
+           AVERAGED element-wise (as heads are averaged; the original scripts
+           silently skipped such a layer).
+
+  [in]  attn      any dtype, rank 2..ATTNROLL_MAX_NDIM, any strides.
+  [in]  instance  >= 0.
+  [out] out       F32 or F64, shape equal to the selected matrix's.  Must not
+                  overlap itself or attn.
+@return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _SHAPE, _DTYPE, _OVERLAP, _MEMORY.
+```
+"""
+function attnroll_select_instance(attn, instance, out)
+    @ccall $(_pointer(_fp_attnroll_select_instance, :attnroll_select_instance))(attn::Ptr{attnroll_tensor}, instance::Int64, out::Ptr{attnroll_tensor})::Int32
+end
+
+"""
+    attnroll_select_shape(attn, instance, rows, cols) -> Int32
+
+```c
+int32_t attnroll_select_shape(const attnroll_tensor *attn, int64_t instance, int64_t *rows, int64_t *cols);
+The shape attnroll_select_instance would write for attn and instance, so a
+caller can allocate out (and a temporal rollout's [T,T]) without repeating
+the rules.
+  [in]  attn      as for attnroll_select_instance.
+  [in]  instance  >= 0.
+  [out] rows, cols  the selected matrix's extents; must not be NULL.
+@return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _SHAPE, _DTYPE.
+```
+"""
+function attnroll_select_shape(attn, instance, rows, cols)
+    @ccall $(_pointer(_fp_attnroll_select_shape, :attnroll_select_shape))(attn::Ptr{attnroll_tensor}, instance::Int64, rows::Ptr{Int64}, cols::Ptr{Int64})::Int32
+end
+
+"""
+    attnroll_temporal(layers, num_layers, instance, config, out) -> Int32
+
+```c
+int32_t attnroll_temporal(const attnroll_tensor *layers, int32_t num_layers, int64_t instance, const attnroll_config *config, const attnroll_tensor *out);
+Temporal rollout (spec: "Temporal Rollout"):
+  T_i     = normalize_rows(select(A_i, instance) + r*I)
+  rollout = T_{e-1} @ ... @ T_{b+1} @ T_b
+over the layer range [b, e) (ATTNROLL_OPT_LAYER_BEGIN/END, default all; the
+"rollout without layer 0" is b = 1).
+
+  [in]  layers      num_layers views, layer 0 first, each of rank >= 2; ranks
+                    and layouts may differ.  Every layer (also those outside
+                    the range) must select (as attnroll_select_instance) to a square [T,T]
+                    with the same T.  Must not be NULL.
+  [in]  num_layers  >= 1.
+  [in]  instance    >= 0 (the refiner_id).
+  [in]  config      options, or NULL for the defaults.
+  [out] out         F32 or F64, [T,T], or [k,T] with k query rows.  Must not
+                    overlap itself or any layer.
+@return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _SHAPE, _DTYPE, _OVERLAP, _MEMORY.
+```
+"""
+function attnroll_temporal(layers, num_layers, instance, config, out)
+    @ccall $(_pointer(_fp_attnroll_temporal, :attnroll_temporal))(layers::Ptr{attnroll_tensor}, num_layers::Int32, instance::Int64, config::Ptr{attnroll_config}, out::Ptr{attnroll_tensor})::Int32
+end
+
+"""
+    attnroll_minmax_rows(in_, out) -> Int32
+
+```c
+int32_t attnroll_minmax_rows(const attnroll_tensor *in, const attnroll_tensor *out);
+Each row of a matrix scaled to [0,1]: out[i,j] = (in[i,j] - min_j in[i,:]) /
+(max_j in[i,:] - min_j in[i,:]).  in: [R,C]; out: F32/F64 [R,C].
+```
+"""
+function attnroll_minmax_rows(in_, out)
+    @ccall $(_pointer(_fp_attnroll_minmax_rows, :attnroll_minmax_rows))(in_::Ptr{attnroll_tensor}, out::Ptr{attnroll_tensor})::Int32
+end
+
+"""
+    attnroll_column_mean(in_, out) -> Int32
+
+```c
+int32_t attnroll_column_mean(const attnroll_tensor *in, const attnroll_tensor *out);
+Mean over rows for each column: out[j] = mean_i in[i,j].  in: [R,C];
+out: F32/F64 [C].
+```
+"""
+function attnroll_column_mean(in_, out)
+    @ccall $(_pointer(_fp_attnroll_column_mean, :attnroll_column_mean))(in_::Ptr{attnroll_tensor}, out::Ptr{attnroll_tensor})::Int32
+end
+
+"""
+    attnroll_minmax(in_, out) -> Int32
+
+```c
+int32_t attnroll_minmax(const attnroll_tensor *in, const attnroll_tensor *out);
+The whole array scaled to [0,1]: out = (in - min(in)) / (max(in) - min(in)).
+in: any rank; out: F32/F64 of the same shape.
+```
+"""
+function attnroll_minmax(in_, out)
+    @ccall $(_pointer(_fp_attnroll_minmax, :attnroll_minmax))(in_::Ptr{attnroll_tensor}, out::Ptr{attnroll_tensor})::Int32
+end
+
+"""
+    attnroll_stream_create(config, frames, tokens, dtype, stream) -> Int32
+
+```c
+int32_t attnroll_stream_create(const attnroll_config *config, int64_t frames, int64_t tokens, int32_t dtype, attnroll_stream **stream);
+Creates a stream for layers of F = frames frames and N = tokens tokens.
+  [in]  config  options (copied; later changes to config do not affect the
+                stream), or NULL for the defaults.  Query rows must be < N.
+  [in]  frames  F >= 1.
+  [in]  tokens  N >= 1 (and at most 2^31-1, the BLAS index range).
+  [in]  dtype   ATTNROLL_F32 or ATTNROLL_F64: the precision the products run
+                in (sgemm or dgemm).  The result may be read as either.
+  [out] stream  receives the new stream; must not be NULL; set to NULL on
+                failure.  Free it with attnroll_stream_destroy.
+
+Memory held: without query rows, two F*N*N matrices in the stream's
+precision plus one N*N scratch matrix per worker thread, whatever the number
+of layers L or heads H.  With k query rows the fused N*N matrix of every
+pushed layer in the range is kept (L*F*N*N values, still independent of H)
+and the backward pass, O(L*k*N^2), runs in attnroll_stream_result.
+attnroll_stream_info reports the bytes.  The stream keeps its worker threads
+(ATTNROLL_OPT_THREADS) asleep between pushes, until it is destroyed.
+@return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _DTYPE, _MEMORY.
+```
+"""
+function attnroll_stream_create(config, frames, tokens, dtype, stream)
+    @ccall $(_pointer(_fp_attnroll_stream_create, :attnroll_stream_create))(config::Ptr{attnroll_config}, frames::Int64, tokens::Int64, dtype::Int32, stream::Ptr{Ptr{attnroll_stream}})::Int32
+end
+
+"""
+    attnroll_stream_push(stream, layer) -> Int32
+
+```c
+int32_t attnroll_stream_push(attnroll_stream *stream, const attnroll_tensor *layer);
+Pushes the next layer (the first push is layer 0).  layer is [F,H,N,N], or
+[H,N,N] when F == 1; H may differ between layers; any dtype and strides.
+Layers outside the configured range are validated and then ignored.
+A layer of the wrong shape or dtype is refused (ATTNROLL_E_SHAPE /
+ATTNROLL_E_DTYPE) and the stream stays usable, as if the push had not been
+made.  Pushing after attnroll_stream_result gives ATTNROLL_E_STATE.
+stream and layer must not be NULL.
+@return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _SHAPE, _DTYPE, _STATE, _MEMORY.
+```
+"""
+function attnroll_stream_push(stream, layer)
+    @ccall $(_pointer(_fp_attnroll_stream_push, :attnroll_stream_push))(stream::Ptr{attnroll_stream}, layer::Ptr{attnroll_tensor})::Int32
+end
+
+"""
+    attnroll_stream_result(stream, out) -> Int32
+
+```c
+int32_t attnroll_stream_result(attnroll_stream *stream, const attnroll_tensor *out);
+Writes the rollout of the pushed layers in the configured range and
+finishes the stream (later pushes are refused; result may be asked again).
+  [out] out  F32 or F64, [F,N,N] (or [N,N] when F == 1); with k query rows
+             [F,k,N] (or [k,N] when F == 1).
+Gives ATTNROLL_E_STATE when no layer of the range has been pushed, or when
+LAYER_END is set beyond the number of layers pushed.
+@return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _SHAPE, _DTYPE, _STATE, _MEMORY.
+```
+"""
+function attnroll_stream_result(stream, out)
+    @ccall $(_pointer(_fp_attnroll_stream_result, :attnroll_stream_result))(stream::Ptr{attnroll_stream}, out::Ptr{attnroll_tensor})::Int32
+end
+
+"""
+    attnroll_stream_info(stream, layers_pushed, bytes_held) -> Int32
+
+```c
+int32_t attnroll_stream_info(const attnroll_stream *stream, int64_t *layers_pushed, int64_t *bytes_held);
+Reports the stream's state.  Any output pointer may be NULL (not written).
+  [out] layers_pushed  layers accepted so far.
+  [out] bytes_held     bytes of working memory the stream holds now.
+@return ATTNROLL_OK, or ATTNROLL_E_ARGUMENT if stream is NULL.
+```
+"""
+function attnroll_stream_info(stream, layers_pushed, bytes_held)
+    @ccall $(_pointer(_fp_attnroll_stream_info, :attnroll_stream_info))(stream::Ptr{attnroll_stream}, layers_pushed::Ptr{Int64}, bytes_held::Ptr{Int64})::Int32
+end
+
+"""
+    attnroll_stream_destroy(stream) -> Nothing
+
+```c
+void attnroll_stream_destroy(attnroll_stream *stream);
+Frees a stream.  NULL is a no-op.
+```
+"""
+function attnroll_stream_destroy(stream)
+    @ccall $(_pointer(_fp_attnroll_stream_destroy, :attnroll_stream_destroy))(stream::Ptr{attnroll_stream})::Cvoid
+end
+
+# ------------------------------------------------------------------------
+# Loading
+
+const _SYMBOLS = (
+    (_fp_attnroll_version_number, :attnroll_version_number),
+    (_fp_attnroll_version_string, :attnroll_version_string),
+    (_fp_attnroll_status_string, :attnroll_status_string),
+    (_fp_attnroll_last_error, :attnroll_last_error),
+    (_fp_attnroll_dtype_size, :attnroll_dtype_size),
+    (_fp_attnroll_max_ndim, :attnroll_max_ndim),
+    (_fp_attnroll_option_info, :attnroll_option_info),
+    (_fp_attnroll_config_create, :attnroll_config_create),
+    (_fp_attnroll_config_destroy, :attnroll_config_destroy),
+    (_fp_attnroll_config_set_int, :attnroll_config_set_int),
+    (_fp_attnroll_config_set_float, :attnroll_config_set_float),
+    (_fp_attnroll_config_set_ints, :attnroll_config_set_ints),
+    (_fp_attnroll_config_get_int, :attnroll_config_get_int),
+    (_fp_attnroll_config_get_float, :attnroll_config_get_float),
+    (_fp_attnroll_config_get_ints, :attnroll_config_get_ints),
+    (_fp_attnroll_spatial, :attnroll_spatial),
+    (_fp_attnroll_select_instance, :attnroll_select_instance),
+    (_fp_attnroll_select_shape, :attnroll_select_shape),
+    (_fp_attnroll_temporal, :attnroll_temporal),
+    (_fp_attnroll_minmax_rows, :attnroll_minmax_rows),
+    (_fp_attnroll_column_mean, :attnroll_column_mean),
+    (_fp_attnroll_minmax, :attnroll_minmax),
+    (_fp_attnroll_stream_create, :attnroll_stream_create),
+    (_fp_attnroll_stream_push, :attnroll_stream_push),
+    (_fp_attnroll_stream_result, :attnroll_stream_result),
+    (_fp_attnroll_stream_info, :attnroll_stream_info),
+    (_fp_attnroll_stream_destroy, :attnroll_stream_destroy),
+)
+
+const _library_handle = Ref{Ptr{Cvoid}}(C_NULL)
+const _library_path = Ref{String}("")
+
+"""
+    library_path() -> String
+
+The file the library was loaded from ("" before it is loaded).
+"""
+library_path() = _library_path[]
+
+@noinline function _not_loaded(name::Symbol)
+    error("AttnRoll: $name: libattnroll is not loaded (set ENV[\"ATTNROLL_LIBRARY\"] to its path, or install it, then reload AttnRoll)")
+end
+
+@inline function _pointer(ref::Base.RefValue{Ptr{Cvoid}}, name::Symbol)
+    ptr = ref[]
+    ptr == C_NULL && _not_loaded(name)
+    return ptr
+end
+
+"""
+    library_candidates() -> Vector{String}
+
+Where `load_library()` looks: `ENV["ATTNROLL_LIBRARY"]` alone when it is set and
+not empty, else the names the system loader resolves (the same search as
+`dlopen(3)`: `LD_LIBRARY_PATH`, the ld.so cache, ...).
+"""
+function library_candidates()
+    override = get(ENV, "ATTNROLL_LIBRARY", "")
+    isempty(override) || return [override]
+    names = ["libattnroll"]
+    if Sys.isapple()
+        push!(names, "libattnroll.1.dylib")
+    elseif Sys.iswindows()
+        push!(names, "attnroll")
+    else
+        push!(names, "libattnroll.so.1")
+    end
+    return names
+end
+
+"""
+    load_library(candidates = library_candidates()) -> String
+
+Opens the first candidate that loads, looks up every function, checks the
+library's version against the header this file was generated from, and
+returns the library's path.  Throws an error naming every candidate tried.
+"""
+function load_library(candidates::AbstractVector{<:AbstractString} = library_candidates())
+    tried = String[]
+    handle = C_NULL
+    for name in candidates
+        try
+            handle = Libdl.dlopen(name)
+            break
+        catch err
+            push!(tried, "  $name: " * sprint(showerror, err))
+        end
+    end
+    if handle == C_NULL
+        how = haskey(ENV, "ATTNROLL_LIBRARY") && !isempty(ENV["ATTNROLL_LIBRARY"]) ?
+            "the library named by ATTNROLL_LIBRARY" : "libattnroll through the system loader"
+        error("AttnRoll: cannot load $how. Build it (cmake --build build) and set " *
+              "ENV[\"ATTNROLL_LIBRARY\"] to build/src/libattnroll.so.1, or install it " *
+              "(cmake --install build). Tried:\n" * join(tried, "\n"))
+    end
+    path = Libdl.dlpath(handle)
+    absent = [String(name) for (_, name) in _SYMBOLS
+              if something(Libdl.dlsym(handle, name; throw_error = false), C_NULL) == C_NULL]
+    isempty(absent) || error("AttnRoll: $path lacks " * join(absent, ", ") *
+                              "; it is older than the header this binding was generated from")
+    for (ref, name) in _SYMBOLS
+        ref[] = Libdl.dlsym(handle, name)
+    end
+    _library_handle[] = handle
+    _library_path[] = path
+    version = attnroll_version_number()
+    if div(version, 10000) != ATTNROLL_VERSION_MAJOR || version < ATTNROLL_VERSION_NUMBER
+        found = unsafe_string(attnroll_version_string())
+        for (ref, _) in _SYMBOLS
+            ref[] = C_NULL
+        end
+        error("AttnRoll: $path is version $found; this binding needs " *
+              "$(ATTNROLL_VERSION_MAJOR).x >= $(ATTNROLL_VERSION_STRING)")
+    end
+    return path
+end
+
+function __init__()
+    # While a package image is being written nothing is called, so nothing is
+    # loaded: no path or pointer is baked into the precompiled file.
+    ccall(:jl_generating_output, Cint, ()) == 1 && return
+    load_library()
+    return
+end
+
+end # module LibAttnRoll

@@ -1,0 +1,154 @@
+//! Raw declarations of the attnroll C library (`include/attnroll.h`): every
+//! function, constant and type, one for one, with the header's names.
+//!
+//! The header is the reference manual; the safe API is the `attnroll` crate.
+//! `tests/header.rs` checks this file against the header (names, argument
+//! counts and types, constant values, the layout of [`attnroll_tensor`]).
+//!
+//! Linking: the build script links `libattnroll` from `ATTNROLL_LIB_DIR` when
+//! that is set, else from what `pkg-config --libs attnroll` reports.
+#![allow(non_camel_case_types)]
+
+/// `char` and `void` as C sees them (std::os::raw, available on rustc 1.63).
+pub use std::os::raw::{c_char, c_void};
+
+// ---- Version ---------------------------------------------------------------
+
+pub const ATTNROLL_VERSION_MAJOR: i32 = 1;
+pub const ATTNROLL_VERSION_MINOR: i32 = 0;
+pub const ATTNROLL_VERSION_PATCH: i32 = 0;
+/// MAJOR * 10000 + MINOR * 100 + PATCH
+pub const ATTNROLL_VERSION_NUMBER: i32 =
+    ATTNROLL_VERSION_MAJOR * 10000 + ATTNROLL_VERSION_MINOR * 100 + ATTNROLL_VERSION_PATCH;
+pub const ATTNROLL_VERSION_STRING: &str = "1.0.0";
+
+// ---- Status codes (fixed forever) -------------------------------------------
+
+pub const ATTNROLL_OK: i32 = 0;
+pub const ATTNROLL_E_ARGUMENT: i32 = 1;
+pub const ATTNROLL_E_SHAPE: i32 = 2;
+pub const ATTNROLL_E_DTYPE: i32 = 3;
+pub const ATTNROLL_E_OVERLAP: i32 = 4;
+pub const ATTNROLL_E_MEMORY: i32 = 5;
+pub const ATTNROLL_E_STATE: i32 = 6;
+pub const ATTNROLL_E_INTERNAL: i32 = 7;
+
+// ---- Element types (fixed forever) -------------------------------------------
+
+pub const ATTNROLL_F32: i32 = 1;
+pub const ATTNROLL_F64: i32 = 2;
+pub const ATTNROLL_F16: i32 = 3;
+pub const ATTNROLL_BF16: i32 = 4;
+
+/// The largest rank a tensor view may have.
+pub const ATTNROLL_MAX_NDIM: i32 = 16;
+
+// ---- Option keys and kinds (fixed forever) -----------------------------------
+
+pub const ATTNROLL_OPT_QUERY_ROWS: i32 = 1;
+pub const ATTNROLL_OPT_LAYER_BEGIN: i32 = 2;
+pub const ATTNROLL_OPT_LAYER_END: i32 = 3;
+pub const ATTNROLL_OPT_THREADS: i32 = 4;
+pub const ATTNROLL_OPT_RESIDUAL: i32 = 5;
+
+pub const ATTNROLL_OPTION_INT: i32 = 1;
+pub const ATTNROLL_OPTION_FLOAT: i32 = 2;
+pub const ATTNROLL_OPTION_INTS: i32 = 3;
+
+// ---- Types -------------------------------------------------------------------
+
+/// A borrowed, strided view of an array (`strides` in elements; NULL means
+/// C-contiguous).  See the header for the rules.
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct attnroll_tensor {
+    pub data: *mut c_void,
+    pub dtype: i32,
+    pub ndim: i32,
+    pub shape: *const i64,
+    pub strides: *const i64,
+}
+
+/// Opaque set of options.
+#[repr(C)]
+pub struct attnroll_config {
+    _private: [u8; 0],
+}
+
+/// Opaque streaming rollout.
+#[repr(C)]
+pub struct attnroll_stream {
+    _private: [u8; 0],
+}
+
+// ---- Functions ---------------------------------------------------------------
+
+extern "C" {
+    pub fn attnroll_version_number() -> i32;
+    pub fn attnroll_version_string() -> *const c_char;
+    pub fn attnroll_status_string(status: i32) -> *const c_char;
+    pub fn attnroll_last_error() -> *const c_char;
+    pub fn attnroll_dtype_size(dtype: i32) -> i32;
+    pub fn attnroll_max_ndim() -> i32;
+    pub fn attnroll_option_info(key: i32, kind: *mut i32, lower: *mut f64, upper: *mut f64) -> i32;
+    pub fn attnroll_config_create(config: *mut *mut attnroll_config) -> i32;
+    pub fn attnroll_config_destroy(config: *mut attnroll_config);
+    pub fn attnroll_config_set_int(config: *mut attnroll_config, key: i32, value: i64) -> i32;
+    pub fn attnroll_config_set_float(config: *mut attnroll_config, key: i32, value: f64) -> i32;
+    pub fn attnroll_config_set_ints(config: *mut attnroll_config, key: i32, values: *const i64, count: i64) -> i32;
+    pub fn attnroll_config_get_int(config: *const attnroll_config, key: i32, value: *mut i64) -> i32;
+    pub fn attnroll_config_get_float(config: *const attnroll_config, key: i32, value: *mut f64) -> i32;
+    pub fn attnroll_config_get_ints(
+        config: *const attnroll_config,
+        key: i32,
+        values: *mut i64,
+        capacity: i64,
+        count: *mut i64,
+    ) -> i32;
+    pub fn attnroll_spatial(
+        layers: *const attnroll_tensor,
+        num_layers: i32,
+        config: *const attnroll_config,
+        out: *const attnroll_tensor,
+    ) -> i32;
+    pub fn attnroll_select_instance(attn: *const attnroll_tensor, instance: i64, out: *const attnroll_tensor) -> i32;
+    pub fn attnroll_select_shape(attn: *const attnroll_tensor, instance: i64, rows: *mut i64, cols: *mut i64) -> i32;
+    pub fn attnroll_temporal(
+        layers: *const attnroll_tensor,
+        num_layers: i32,
+        instance: i64,
+        config: *const attnroll_config,
+        out: *const attnroll_tensor,
+    ) -> i32;
+    pub fn attnroll_minmax_rows(input: *const attnroll_tensor, out: *const attnroll_tensor) -> i32;
+    pub fn attnroll_column_mean(input: *const attnroll_tensor, out: *const attnroll_tensor) -> i32;
+    pub fn attnroll_minmax(input: *const attnroll_tensor, out: *const attnroll_tensor) -> i32;
+    pub fn attnroll_stream_create(
+        config: *const attnroll_config,
+        frames: i64,
+        tokens: i64,
+        dtype: i32,
+        stream: *mut *mut attnroll_stream,
+    ) -> i32;
+    pub fn attnroll_stream_push(stream: *mut attnroll_stream, layer: *const attnroll_tensor) -> i32;
+    pub fn attnroll_stream_result(stream: *mut attnroll_stream, out: *const attnroll_tensor) -> i32;
+    pub fn attnroll_stream_info(stream: *const attnroll_stream, layers_pushed: *mut i64, bytes_held: *mut i64) -> i32;
+    pub fn attnroll_stream_destroy(stream: *mut attnroll_stream);
+}
+
+/// Typed checks generated by build.rs from the header: one
+/// `const _: unsafe extern "C" fn(..) -> .. = NAME;` per function, so a
+/// declaration above whose types differ from the header's fails to compile.
+#[cfg(test)]
+mod header_signatures {
+    #[allow(unused_imports)]
+    use super::*;
+    include!(concat!(env!("OUT_DIR"), "/header_signatures.rs"));
+
+    #[test]
+    #[allow(clippy::assertions_on_constants)]
+    fn every_header_function_is_type_checked() {
+        assert!(HEADER_ERROR.is_empty(), "{}", HEADER_ERROR);
+        assert!(FUNCTIONS_CHECKED >= 27, "only {} functions checked", FUNCTIONS_CHECKED);
+    }
+}
