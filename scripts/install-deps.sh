@@ -28,6 +28,11 @@ fi
 
 missing=""
 for pkg in $PACKAGES; do
+    # A Node.js from elsewhere (e.g. NodeSource's nodejs, which bundles npm and
+    # conflicts with Debian's npm package) serves the Julia syntax check as well.
+    case $pkg in
+        nodejs | npm) if command -v node > /dev/null 2>&1 && command -v npm > /dev/null 2>&1; then continue; fi ;;
+    esac
     status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null || true)
     case $status in
         ii*) ;;
