@@ -739,6 +739,18 @@ fn handles_move_between_threads_and_calls_run_concurrently() {
 }
 
 #[test]
+fn handle_and_view_traits() {
+    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
+    send::<Config>();
+    send::<Stream>();
+    send_sync::<TensorView<f32>>();
+    send_sync::<AnyView>();
+    send_sync::<attnroll::Error>();
+    // (Stream is not Sync: a compile_fail doc-test in stream.rs checks that.)
+}
+
+#[test]
 fn versions() {
     assert_eq!(attnroll::version(), attnroll::VERSION);
     assert_eq!(
