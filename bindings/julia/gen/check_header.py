@@ -51,7 +51,7 @@ class CType:
         self.base, self.depth, self.const = base, depth, const
 
     def __str__(self):
-        return ("const " if self.const else "") + self.base + " " + "*" * self.depth
+        return ("const " if self.const else "") + self.base + (" " + "*" * self.depth if self.depth else "")
 
 
 def read_header(path, problems):

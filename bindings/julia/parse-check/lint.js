@@ -10,7 +10,10 @@
 //      mistyped helper);
 //   3. an attnroll_* / ATTNROLL_* name that LibAttnRoll.jl does not define;
 //   4. an exported name that the module's file does not define;
-//   5. AttnRoll.X / LibAttnRoll.X naming nothing the package defines.
+//   5. AttnRoll.X / LibAttnRoll.X naming nothing the package defines;
+//   6. a call to a function of the package or the tests that no method of it
+//      accepts: the wrong number of positional arguments or a keyword that no
+//      method with that many takes (a MethodError when Julia runs it).
 //
 //   node lint.js --modules DIR --package bindings/julia/AttnRoll [--names FILE]
 const fs = require('fs');
@@ -49,10 +52,78 @@ function bindingNames(node, out) {
   return out;
 }
 
+// The parameters of a definition's argument list: positional counts and
+// keyword names.  A `;` (an unnamed child) separates the keywords.
+function parameters(args) {
+  const sig = { min: 0, max: 0, kws: new Set(), anyKw: false };
+  let keywords = false;
+  for (const c of args.children) {
+    if (!c.isNamed) {
+      if (c.type === ';') keywords = true;
+      continue;
+    }
+    if (!keywords) {
+      if (c.type === 'named_argument') sig.max++;
+      else if (c.type === 'splat_expression') sig.max = Infinity;
+      else { sig.min++; sig.max++; }
+    } else if (c.type === 'splat_expression') {
+      sig.anyKw = true;
+    } else {
+      const id = bindingNames(c, [])[0];
+      if (id) sig.kws.add(id.text);
+    }
+  }
+  return sig;
+}
+
+// What a call passes: positional count (null if it splats) and keyword names
+// (null if it splats keywords).
+function callArguments(call) {
+  const args = call.namedChildren.find((c) => c.type === 'argument_list');
+  const out = { count: 0, kws: new Set() };
+  if (!args) return out;
+  let keywords = false;
+  for (const c of args.children) {
+    if (!c.isNamed) {
+      if (c.type === ';') keywords = true;
+      continue;
+    }
+    if (c.type === 'named_argument') {
+      const id = c.namedChild(0);
+      if (id) out.kws.add(id.text);
+    } else if (keywords) {
+      if (c.type === 'splat_expression') out.kws = null;
+      else if (c.type === 'identifier' && out.kws) out.kws.add(c.text);
+    } else if (c.type === 'splat_expression') {
+      out.count = null;
+    } else if (out.count !== null) {
+      out.count++;
+    }
+  }
+  if (out.count !== null && call.namedChildren.some((c) => c.type === 'do_clause')) out.count++;
+  return out;
+}
+
+// Inside `@test_throws MethodError ...` a call is meant not to fit.
+function expectsMethodError(node) {
+  for (let p = node.parent; p; p = p.parent) {
+    if (p.type === 'macrocall_expression') {
+      const id = p.namedChildren.find((c) => c.type === 'macro_identifier');
+      const args = p.namedChildren.find((c) => c.type === 'macro_argument_list');
+      if (id && id.text === '@test_throws' && args && args.namedChild(0) &&
+          args.namedChild(0).text === 'MethodError') {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
 class FileInfo {
   constructor(file, tree) {
     this.file = file;
     this.tree = tree;
+    this.sigs = new Map();      // name -> [parameters] of its methods (unqualified definitions)
     this.defs = new Map();      // name -> node: functions, consts, structs, macros, modules
     this.bound = new Set();     // every name bound anywhere (defs, variables, parameters, imports)
     this.defCalls = new Set();  // ids of call_expression nodes that are definition signatures
@@ -80,7 +151,13 @@ class FileInfo {
     if (callee.type === 'identifier') this.def(callee);
     for (let i = 1; i < call.namedChildCount; i++) {
       const c = call.namedChild(i);
-      if (c.type === 'argument_list') this.bind(c);
+      if (c.type === 'argument_list') {
+        this.bind(c);
+        if (callee.type === 'identifier') {
+          if (!this.sigs.has(callee.text)) this.sigs.set(callee.text, []);
+          this.sigs.get(callee.text).push(parameters(c));
+        }
+      }
     }
     return true;
   }
@@ -115,6 +192,14 @@ class FileInfo {
         if (name && name.type === 'binary_expression') name = name.namedChild(0);  // S <: T
         if (name && name.type === 'parametrized_type_expression') name = name.namedChild(0);
         this.def(name);
+        // the default constructor, unless an inner constructor replaces it
+        const fields = node.namedChildren.filter((c) => c.type === 'identifier' || c.type === 'typed_expression');
+        const inner = node.namedChildren.some((c) => c.type === 'function_definition' ||
+                                                     (c.type === 'assignment' && c.namedChild(0).type === 'call_expression'));
+        if (name && name.type === 'identifier' && !inner) {
+          if (!this.sigs.has(name.text)) this.sigs.set(name.text, []);
+          this.sigs.get(name.text).push({ min: fields.length, max: fields.length, kws: new Set(), anyKw: false });
+        }
         break;
       }
       case 'module_definition':
@@ -153,6 +238,27 @@ class FileInfo {
         break;
     }
     for (let i = 0; i < node.namedChildCount; i++) this.collect(node.namedChild(i));
+  }
+
+  // calls by a bare name or as Mod.name: [{node, name, call}]
+  calls() {
+    const out = [];
+    for (const type of ['call_expression', 'broadcast_call_expression']) {
+      for (const call of this.tree.rootNode.descendantsOfType(type)) {
+        if (this.defCalls.has(call.id)) continue;
+        let callee = call.namedChild(0);
+        let module = null;
+        if (callee && callee.type === 'field_expression') {
+          const value = callee.namedChild(0);
+          module = value.type === 'field_expression' ? value.namedChild(1).text : value.text;
+          callee = callee.namedChild(1);
+        }
+        if (callee && callee.type === 'identifier' && !expectsMethodError(call)) {
+          out.push({ node: callee, name: callee.text, call, module });
+        }
+      }
+    }
+    return out;
   }
 
   // bare-name calls and macro uses: [{node, name, kind}]
@@ -289,6 +395,44 @@ function lintPackage(parser, pkg, namesFile, fileOverride = {}) {
       }
     }
   }
+  // 6. arity and keywords of calls to the package's and the tests' own functions,
+  // each resolved where Julia would: LibAttnRoll's names in LibAttnRoll.jl;
+  // AttnRoll's and LibAttnRoll's in AttnRoll.jl (`using .LibAttnRoll`); in the
+  // tests their own functions and the names the package exports to them.
+  const merge = (...maps) => {
+    const out = new Map();
+    for (const m of maps) for (const [k, v] of m) out.set(k, (out.get(k) || []).concat(v));
+    return out;
+  };
+  const only = (map, names) => new Map([...map].filter(([k]) => names.has(k)));
+  const libSigs = L.sigs;
+  const pkgSigs = merge(M.sigs, L.sigs);
+  const scope = new Map([
+    [L, libSigs],
+    [M, pkgSigs],
+    [T, merge(T.sigs, only(M.sigs, mainExports), testsUseLib ? only(L.sigs, libExports) : new Map())],
+  ]);
+  for (const [f, info] of [[lib, L], [main, M], [tests, T]]) {
+    for (const c of info.calls()) {
+      let methods;
+      if (c.module === null) methods = scope.get(info).get(c.name);
+      else if (c.module === 'AttnRoll') methods = pkgSigs.get(c.name);
+      else if (c.module === 'LibAttnRoll') methods = libSigs.get(c.name);
+      if (!methods) continue;
+      const got = callArguments(c.call);
+      if (got.count === null) continue;
+      problems.checkedCalls = (problems.checkedCalls || 0) + 1;
+      const fits = methods.filter((m) => m.min <= got.count && got.count <= m.max);
+      const ok = fits.some((m) => got.kws === null || m.anyKw || [...got.kws].every((k) => m.kws.has(k)));
+      if (!ok) {
+        const kws = got.kws && got.kws.size ? `; ${[...got.kws].join(', ')}` : '';
+        const have = methods.map((m) => `${m.min}${m.max === m.min ? '' : '..' + (m.max === Infinity ? '' : m.max)}` +
+                                        (m.anyKw ? '; any keyword' : m.kws.size ? `; ${[...m.kws].join(', ')}` : ''));
+        at(f, c.node, `no method of ${c.name} takes (${got.count} positional${kws}); its methods take ` +
+                      `(${have.join(') or (')})`);
+      }
+    }
+  }
   return problems;
 }
 
@@ -304,7 +448,8 @@ async function main(argv) {
   const parser = await loadJulia(modules);
   const problems = lintPackage(parser, pkg, names);
   for (const p of problems) console.log(p);
-  console.log(`julia_lint: ${problems.length} problem(s) in ${pkg}`);
+  console.log(`julia_lint: ${problems.length} problem(s) in ${pkg} ` +
+              `(${problems.checkedCalls || 0} calls to the package's and the tests' own functions checked)`);
   return problems.length ? 1 : 0;
 }
 

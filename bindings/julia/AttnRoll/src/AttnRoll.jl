@@ -389,7 +389,9 @@ normalisation).
 - `layers`: a vector (or tuple) of arrays, layer 1 first, each of size `(N, N, H, F)`
   (C `[F, H, N, N]`) or `(N, N, H)` for one frame; or one stacked array of size
   `(N, N, H, F, L)`.  Element types `Float16`, `Float32`, `Float64`, or `UInt16`/`Int16`
-  bfloat16 bits with `dtype = :bfloat16`; types and layouts may differ between layers.
+  bfloat16 bits with `dtype = :bfloat16`; types and layouts may differ between layers
+  (but note that Julia converts the arrays of a literal `[a, b]` to a common element
+  type; write a tuple `(a, b)` or `Any[a, b]` to pass them as they are).
 - `query_rows`: 1-based rows of `R` to compute (`[1]` is the CLS row), at a cost of
   `O(L k N^2)` instead of `O(L N^3)`.
 - `layer_range`: 1-based layers to roll out, e.g. `2:L` (or `(2, nothing)`) to leave out
