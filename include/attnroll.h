@@ -142,8 +142,9 @@ ATTNROLL_API const char *attnroll_last_error(void);
  * Overlap: an output "overlaps" an input when the byte ranges the two views
  * span intersect, even if their elements interleave without sharing one.
  *
- * Alignment: data must be aligned to its element size.  The struct itself is
- * never retained past the call.
+ * Alignment: input data need not be aligned to its element size (arrays
+ * stored inside .npz files usually are not); outputs must be aligned.  The
+ * struct itself is never retained past the call.
  */
 typedef struct attnroll_tensor {
     void          *data;

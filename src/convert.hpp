@@ -37,16 +37,27 @@ inline float bf16_to_float(uint16_t b) {
     return out;
 }
 
-// Element `offset` (in elements) of an array of `dtype` starting at `base`.
+// Element `offset` (in elements) of an array of `dtype` starting at `base`,
+// which need not be aligned.
 template <class T>
 inline T load_element(const char *base, int32_t dtype, int64_t offset) {
+    const char *p = base + offset * attnroll_dtype_size(dtype);
     switch (dtype) {
-        case ATTNROLL_F32: return static_cast<T>(reinterpret_cast<const float *>(base)[offset]);
-        case ATTNROLL_F64: return static_cast<T>(reinterpret_cast<const double *>(base)[offset]);
-        case ATTNROLL_F16:
-            return static_cast<T>(half_to_float(reinterpret_cast<const uint16_t *>(base)[offset]));
-        default:
-            return static_cast<T>(bf16_to_float(reinterpret_cast<const uint16_t *>(base)[offset]));
+        case ATTNROLL_F32: {
+            float v;
+            std::memcpy(&v, p, sizeof v);
+            return static_cast<T>(v);
+        }
+        case ATTNROLL_F64: {
+            double v;
+            std::memcpy(&v, p, sizeof v);
+            return static_cast<T>(v);
+        }
+        default: {
+            uint16_t bits;
+            std::memcpy(&bits, p, sizeof bits);
+            return static_cast<T>(dtype == ATTNROLL_F16 ? half_to_float(bits) : bf16_to_float(bits));
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 #include "fuse.hpp"
 
+#include <cstring>
 #include <type_traits>
 
 #include "attnroll.h"
@@ -17,6 +18,15 @@ namespace {
 struct Half { uint16_t bits; };
 struct BFloat { uint16_t bits; };
 
+// Element I at p, which need not be aligned (arrays inside .npz files
+// rarely are): memcpy compiles to a plain (unaligned) load.
+template <class I>
+inline I load(const unsigned char *p) {
+    I value;
+    std::memcpy(&value, p, sizeof value);
+    return value;
+}
+
 template <class T> inline T to_acc(float x) { return static_cast<T>(x); }
 template <class T> inline T to_acc(double x) { return static_cast<T>(x); }
 template <class T> inline T to_acc(Half h) { return static_cast<T>(half_to_float(h.bits)); }
@@ -31,17 +41,18 @@ constexpr int kGroup = 4;
 // the compiler vectorise the contiguous case; every layout goes through this
 // one loop, so every layout gives the same bits.
 template <class T, class I, bool Stride1, int G>
-inline void accumulate(const I *const *src, int64_t stride, int64_t n, T *acc, bool first) {
+inline void accumulate(const unsigned char *const *src, int64_t stride, int64_t n, T *acc, bool first) {
     for (int64_t j = 0; j < n; ++j) {
-        const int64_t at = Stride1 ? j : j * stride;
-        T x = to_acc<T>(src[0][at]);
-        for (int g = 1; g < G; ++g) x += to_acc<T>(src[g][at]);
+        const int64_t at = static_cast<int64_t>(sizeof(I)) * (Stride1 ? j : j * stride);
+        T x = to_acc<T>(load<I>(src[0] + at));
+        for (int g = 1; g < G; ++g) x += to_acc<T>(load<I>(src[g] + at));
         acc[j] = first ? x : acc[j] + x;
     }
 }
 
 template <class T, class I, bool Stride1>
-inline void accumulate_any(const I *const *src, int g, int64_t stride, int64_t n, T *acc, bool first) {
+inline void accumulate_any(const unsigned char *const *src, int g, int64_t stride, int64_t n, T *acc,
+                           bool first) {
     switch (g) {
         case 1: accumulate<T, I, Stride1, 1>(src, stride, n, acc, first); break;
         case 2: accumulate<T, I, Stride1, 2>(src, stride, n, acc, first); break;
@@ -53,18 +64,18 @@ inline void accumulate_any(const I *const *src, int g, int64_t stride, int64_t n
 #if ATTNROLL_HAVE_F16C_PATH
 // Contiguous half rows converted eight at a time with F16C where the CPU has
 // it; the same sums in the same order as accumulate().
-__attribute__((target("avx,f16c"))) void accumulate_half_f16c(const uint16_t *const *src, int g,
+__attribute__((target("avx,f16c"))) void accumulate_half_f16c(const unsigned char *const *src, int g,
                                                                int64_t n, float *acc, bool first) {
     int64_t j = 0;
     for (; j + 8 <= n; j += 8) {
-        __m256 x = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(src[0] + j)));
+        __m256 x = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(src[0] + 2 * j)));
         for (int k = 1; k < g; ++k)
-            x = _mm256_add_ps(x, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(src[k] + j))));
+            x = _mm256_add_ps(x, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(src[k] + 2 * j))));
         _mm256_storeu_ps(acc + j, first ? x : _mm256_add_ps(_mm256_loadu_ps(acc + j), x));
     }
     for (; j < n; ++j) {
-        float x = half_to_float(src[0][j]);
-        for (int k = 1; k < g; ++k) x += half_to_float(src[k][j]);
+        float x = half_to_float(load<uint16_t>(src[0] + 2 * j));
+        for (int k = 1; k < g; ++k) x += half_to_float(load<uint16_t>(src[k] + 2 * j));
         acc[j] = first ? x : acc[j] + x;
     }
 }
@@ -84,7 +95,8 @@ template <class T, class I>
 void average_rows_typed(const LayerView &v, int64_t frame, int64_t r0, int64_t r1, T *dst,
                         int64_t ld) {
     constexpr int64_t kChunk = 32;
-    const I *base = reinterpret_cast<const I *>(v.base) + frame * v.frame_stride;
+    const auto *base = reinterpret_cast<const unsigned char *>(v.base) +
+                       static_cast<int64_t>(sizeof(I)) * frame * v.frame_stride;
     for (int64_t c0 = r0; c0 < r1; c0 += kChunk) {
         const int64_t c1 = c0 + kChunk < r1 ? c0 + kChunk : r1;
         const int64_t entries = static_cast<int64_t>(v.offsets.size());
@@ -92,14 +104,14 @@ void average_rows_typed(const LayerView &v, int64_t frame, int64_t r0, int64_t r
             const int g = static_cast<int>(entries - h < kGroup ? entries - h : kGroup);
             const bool first = h == 0;
             for (int64_t i = c0; i < c1; ++i) {
-                const I *src[kGroup];
-                for (int k = 0; k < g; ++k) src[k] = base + v.offsets[h + k] + i * v.row_stride;
+                const unsigned char *src[kGroup];
+                for (int k = 0; k < g; ++k)
+                    src[k] = base + static_cast<int64_t>(sizeof(I)) * (v.offsets[h + k] + i * v.row_stride);
                 T *row = dst + (i - r0) * ld;
 #if ATTNROLL_HAVE_F16C_PATH
                 if constexpr (std::is_same<I, Half>::value && std::is_same<T, float>::value) {
                     if (v.col_stride == 1 && cpu_has_f16c()) {
-                        accumulate_half_f16c(reinterpret_cast<const uint16_t *const *>(src), g, v.cols,
-                                             row, first);
+                        accumulate_half_f16c(src, g, v.cols, row, first);
                         continue;
                     }
                 }

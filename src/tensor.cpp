@@ -112,6 +112,9 @@ View check_output(const attnroll_tensor *t, const std::string &name) {
     if (v.dtype != ATTNROLL_F32 && v.dtype != ATTNROLL_F64)
         fail(ATTNROLL_E_DTYPE, "%s.dtype: %s is not an output dtype (F32 or F64)", name.c_str(),
              dtype_name(v.dtype));
+    if (reinterpret_cast<uintptr_t>(v.data) % static_cast<uintptr_t>(v.element_size()) != 0)
+        fail(ATTNROLL_E_ARGUMENT, "%s.data: %p is not aligned to its %lld-byte elements", name.c_str(),
+             static_cast<const void *>(v.data), static_cast<long long>(v.element_size()));
     // Non-overlap: with dims sorted by |stride|, each stride must step past
     // everything the smaller dims reach.  Sufficient, and what numpy checks too.
     int32_t order[ATTNROLL_MAX_NDIM];

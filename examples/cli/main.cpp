@@ -262,7 +262,7 @@ std::vector<Window> find_windows(const std::string &dir) {
 }
 
 Array load_layer(const LayerFile &f, std::vector<unsigned char> reuse) {
-    Array a = f.npy ? read_npy(f.path) : read_npz(f.path, "attention_weights", std::move(reuse));
+    Array a = f.npy ? read_npy(f.path) : read_npz_in_place(f.path, "attention_weights", std::move(reuse));
     const size_t rank = f.collapsed ? 3 : 4;
     if (a.shape.size() != rank)
         throw Error(f.path + ": attention_weights has shape " + shape_text(a.shape) + ", expected " +
@@ -352,7 +352,7 @@ std::vector<std::string> spatial_window(const Window &w, const SpatialOptions &o
         }
         const attnroll_tensor t = a.tensor();
         check(attnroll_stream_push(stream.get(), &t), f.path);
-        recycled = std::move(a.storage);
+        if (!a.storage.empty()) recycled = std::move(a.storage);
         progress.step();
     }
     const int64_t rows = o.query_rows.empty() ? n : static_cast<int64_t>(o.query_rows.size());

@@ -9,6 +9,7 @@
 #include "npy.hpp"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zip.h>
@@ -19,6 +20,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <new>
 #include <string>
 #include <utility>
@@ -467,7 +469,7 @@ int64_t Array::count() const {
 
 attnroll_tensor Array::tensor() const {
     attnroll_tensor t;
-    t.data = const_cast<unsigned char *>(storage.data() + data_offset);  // inputs are only read
+    t.data = const_cast<void *>(data());  // inputs are only read
     t.dtype = dtype;
     t.ndim = static_cast<int32_t>(shape.size());
     t.shape = shape.data();
@@ -479,8 +481,19 @@ attnroll_tensor Array::tensor() const {
 // .npy
 // ---------------------------------------------------------------------------
 
-Array parse_npy(std::vector<unsigned char> image, const std::string &where) {
-    if (image.size() < 8 || std::memcmp(image.data(), kMagic, sizeof kMagic) != 0)
+namespace {
+// What a .npy header says, checked against the image's size.
+struct NpyLayout {
+    int32_t dtype = 0;
+    bool swap = false;
+    bool fortran_order = false;
+    std::vector<int64_t> shape;
+    size_t data_offset = 0;
+    uint64_t count = 0, bytes = 0;
+};
+
+NpyLayout parse_layout(const unsigned char *image, size_t size, const std::string &where) {
+    if (size < 8 || std::memcmp(image, kMagic, sizeof kMagic) != 0)
         throw Error(where + ": not a .npy file (bad magic)");
     const unsigned major = image[6], minor = image[7];
     if ((major != 1 && major != 2 && major != 3) || minor != 0)
@@ -488,30 +501,28 @@ Array parse_npy(std::vector<unsigned char> image, const std::string &where) {
                     std::to_string(minor) + " (only 1.0, 2.0, 3.0)");
     size_t header_len = 0, prefix = 0;
     if (major == 1) {
-        if (image.size() < 10) throw Error(where + ": truncated header");
+        if (size < 10) throw Error(where + ": truncated header");
         header_len = size_t{image[8]} | size_t{image[9]} << 8;
         prefix = 10;
     } else {
-        if (image.size() < 12) throw Error(where + ": truncated header");
+        if (size < 12) throw Error(where + ": truncated header");
         header_len = size_t{image[8]} | size_t{image[9]} << 8 | size_t{image[10]} << 16 | size_t{image[11]} << 24;
         prefix = 12;
     }
-    if (header_len > image.size() - prefix)
+    if (header_len > size - prefix)
         throw Error(where + ": truncated header (" + std::to_string(header_len) + " bytes announced, " +
-                    std::to_string(image.size() - prefix) + " present)");
-    const std::string text(reinterpret_cast<const char *>(image.data() + prefix), header_len);
+                    std::to_string(size - prefix) + " present)");
+    const std::string text(reinterpret_cast<const char *>(image + prefix), header_len);
     if (text.empty() || text.back() != '\n') throw Error(where + ": malformed .npy header: header not terminated by a newline");
     const Header h = parse_header_dict(text, where);
 
-    int32_t dtype = 0;
-    bool swap = false;
-    decode_descr(h.descr, where, &dtype, &swap);
+    NpyLayout l;
+    decode_descr(h.descr, where, &l.dtype, &l.swap);
     if (h.shape.empty()) throw Error(where + ": rank 0 (scalar) arrays are not supported");
     if (h.shape.size() > ATTNROLL_MAX_NDIM)
         throw Error(where + ": rank " + std::to_string(h.shape.size()) + " exceeds the maximum of " +
                     std::to_string(ATTNROLL_MAX_NDIM));
-
-    const size_t itemsize = static_cast<size_t>(attnroll_dtype_size(dtype));
+    const size_t itemsize = static_cast<size_t>(attnroll_dtype_size(l.dtype));
     uint64_t count = 1;
     bool overflow = false;
     for (const int64_t d : h.shape) {
@@ -521,38 +532,53 @@ Array parse_npy(std::vector<unsigned char> image, const std::string &where) {
     }
     if (overflow) throw Error(where + ": shape too large");
     const uint64_t expected = count * itemsize;
-    size_t data_offset = prefix + header_len;
-    const uint64_t found = image.size() - data_offset;
+    l.data_offset = prefix + header_len;
+    const uint64_t found = size - l.data_offset;
     if (found < expected)
         throw Error(where + ": truncated: expected " + std::to_string(expected) + " bytes of data, found " +
                     std::to_string(found));
     if (found > expected)
         throw Error(where + ": trailing data: expected " + std::to_string(expected) + " bytes of data, found " +
                     std::to_string(found));
+    l.shape = h.shape;
+    l.fortran_order = h.fortran_order;
+    l.count = count;
+    l.bytes = expected;
+    return l;
+}
 
+// Shape, order and element strides from a layout.
+void describe(Array &a, const NpyLayout &l) {
+    a.dtype = l.dtype;
+    a.shape = l.shape;
+    a.fortran_order = l.fortran_order;
+    const size_t nd = a.shape.size();
+    a.strides.assign(nd, 1);
+    if (l.fortran_order) {
+        for (size_t k = 1; k < nd; ++k) a.strides[k] = a.strides[k - 1] * a.shape[k - 1];
+    } else {
+        for (size_t k = nd - 1; k-- > 0;) a.strides[k] = a.strides[k + 1] * a.shape[k + 1];
+    }
+}
+}  // namespace
+
+Array parse_npy(std::vector<unsigned char> image, const std::string &where) {
+    const NpyLayout l = parse_layout(image.data(), image.size(), where);
+    const size_t itemsize = static_cast<size_t>(attnroll_dtype_size(l.dtype));
+    size_t data_offset = l.data_offset;
     // NumPy pads the header so the data is aligned (to 16 or 64 bytes); a
     // writer that did not gets its data moved so the elements are aligned.
     if (data_offset % itemsize != 0) {
         const size_t pad = itemsize - data_offset % itemsize;
         image.resize(image.size() + pad);
-        std::memmove(image.data() + data_offset + pad, image.data() + data_offset, static_cast<size_t>(expected));
+        std::memmove(image.data() + data_offset + pad, image.data() + data_offset, static_cast<size_t>(l.bytes));
         data_offset += pad;
     }
-    if (swap) byte_swap(image.data() + data_offset, static_cast<size_t>(count), itemsize);
-
+    if (l.swap) byte_swap(image.data() + data_offset, static_cast<size_t>(l.count), itemsize);
     Array a;
     a.storage = std::move(image);
     a.data_offset = data_offset;
-    a.dtype = dtype;
-    a.shape = h.shape;
-    a.fortran_order = h.fortran_order;
-    const size_t nd = a.shape.size();
-    a.strides.assign(nd, 1);
-    if (h.fortran_order) {
-        for (size_t k = 1; k < nd; ++k) a.strides[k] = a.strides[k - 1] * a.shape[k - 1];
-    } else {
-        for (size_t k = nd - 1; k-- > 0;) a.strides[k] = a.strides[k + 1] * a.shape[k + 1];
-    }
+    describe(a, l);
     return a;
 }
 
@@ -748,6 +774,56 @@ void write_file_atomic(const std::string &path, const void *data, size_t size, b
         throw;
     }
     commit_temp(tmp, path, force);
+}
+
+Array read_npz_in_place(const std::string &path, const std::string &key, std::vector<unsigned char> reuse) {
+    const std::string member = key + ".npy";
+    zip_stat_t sb;
+    {
+        ZipCloser za{open_archive(path)};
+        const zip_int64_t index = zip_name_locate(za.za, member.c_str(), 0);
+        zip_stat_init(&sb);
+        if (index < 0 || zip_stat_index(za.za, static_cast<zip_uint64_t>(index), 0, &sb) != 0 ||
+            !(sb.valid & ZIP_STAT_COMP_METHOD) || !(sb.valid & ZIP_STAT_SIZE) || sb.comp_method != ZIP_CM_STORE)
+            return read_npz(path, key, std::move(reuse));  // compressed, or the error path
+    }
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || ::fstat(fd, &st) != 0 || st.st_size <= 0) {
+        if (fd >= 0) ::close(fd);
+        return read_npz(path, key, std::move(reuse));
+    }
+    const auto size = static_cast<size_t>(st.st_size);
+    void *map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    ::close(fd);
+    if (map == MAP_FAILED) return read_npz(path, key, std::move(reuse));
+    std::shared_ptr<const unsigned char> mapping(static_cast<const unsigned char *>(map),
+                                                 [size](const unsigned char *p) { ::munmap(const_cast<unsigned char *>(p), size); });
+    // The member's local header: "PK\3\4", 26 bytes of fields, then the name;
+    // its data follows the name and extra field.  Every candidate is checked
+    // against the archive's directory (size) and the .npy magic.
+    const unsigned char *base = mapping.get();
+    for (size_t from = 30; from < size;) {
+        const void *hit = memmem(base + from, size - from, member.data(), member.size());
+        if (!hit) break;
+        const size_t at = static_cast<size_t>(static_cast<const unsigned char *>(hit) - base);
+        from = at + 1;
+        const unsigned char *header = base + at - 30;
+        const size_t name_len = size_t{header[26]} | size_t{header[27]} << 8;
+        const size_t extra_len = size_t{header[28]} | size_t{header[29]} << 8;
+        if (std::memcmp(header, "PK\3\4", 4) != 0 || name_len != member.size()) continue;
+        const size_t data = at + name_len + extra_len;
+        if (data > size || size - data < sb.size || std::memcmp(base + data, kMagic, sizeof kMagic) != 0) continue;
+        const std::string where = path + ":" + member;
+        const NpyLayout l = parse_layout(base + data, static_cast<size_t>(sb.size), where);
+        if (l.swap) break;  // foreign byte order: read a copy, swapped
+        Array a;
+        a.mapping = mapping;
+        a.mapped_data = base + data + l.data_offset;
+        describe(a, l);
+        return a;
+    }
+    return read_npz(path, key, std::move(reuse));
 }
 
 }  // namespace cli

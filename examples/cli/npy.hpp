@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,12 @@ struct Array {
     std::vector<int64_t> strides;        // elements; C order, or reversed for fortran_order
     bool fortran_order = false;
 
-    const void *data() const { return storage.data() + data_offset; }
+    // Or, for a member read in place: the file's read-only mapping, and the
+    // (possibly unaligned) first element inside it.
+    std::shared_ptr<const unsigned char> mapping;
+    const unsigned char *mapped_data = nullptr;
+
+    const void *data() const { return mapped_data ? mapped_data : storage.data() + data_offset; }
     int64_t count() const;               // product of shape
     // A view for the library; valid while this Array lives and is not moved.
     attnroll_tensor tensor() const;
@@ -53,6 +59,15 @@ std::vector<NpzMember> npz_members(const std::string &path);
 // `reuse` (e.g. the storage of the previous layer's Array) is reused for it.
 Array read_npz(const std::string &path, const std::string &key,
                std::vector<unsigned char> reuse = {});
+
+// The same array without copying it when the member is stored (np.savez):
+// the file is mapped read-only and the array points into the mapping (its
+// elements may be unaligned; the library accepts that).  Sizes and the .npy
+// header are checked as in read_npz, but not the member's CRC, which would
+// mean reading every byte once more.  Compressed members, foreign byte order
+// and anything unexpected go through read_npz (reusing `reuse`).
+Array read_npz_in_place(const std::string &path, const std::string &key,
+                        std::vector<unsigned char> reuse = {});
 
 struct NpzEntry {
     std::string key;                    // member name without ".npy"
