@@ -51,7 +51,7 @@ def input_view(obj, name, dtype=None):
     if not a.dtype.isnative:
         a = a.astype(a.dtype.newbyteorder("="))
     if not a.flags.aligned or any(s % a.itemsize for s in a.strides):
-        a = np.require(a, requirements=["A", "C"])  # the library needs aligned whole elements
+        a = np.require(a, requirements=["A", "C"])  # whole elements; aligned copies are the simple case
     return a, code
 
 
