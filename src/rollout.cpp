@@ -35,11 +35,7 @@ void roll_out_typed(const std::vector<LayerView> &layers, int64_t frames, int64_
     const double residual = config.residual;
     // Full rollout runs first to last (R <- Abar @ R); query rows last to first.
     std::vector<typename Chain<T>::Source> sources;
-    for (const LayerView &layer : layers)
-        sources.push_back([&layer, residual, n](int64_t f, int64_t r0, int64_t r1, T *scratch) -> const T * {
-            fuse_rows(layer, f, r0, r1, residual, scratch, n);
-            return scratch;
-        });
+    for (const LayerView &layer : layers) sources.push_back(fused_source<T>(layer, residual, n));
     if (!config.query_rows.empty()) std::reverse(sources.begin(), sources.end());
     chain.apply_all(sources);
     store(chain.result(), out);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "attnroll.h"
+#include "chain.hpp"
 #include "config.hpp"
 #include "fuse.hpp"
 #include "tensor.hpp"
@@ -22,6 +23,15 @@ LayerView spatial_layer_view(const View &layer);
 // The spec's select_instance_attention as a LayerView of one frame (DESIGN.md
 // rules; leftover leading axes become averaged entries).
 LayerView select_instance_view(const View &attn, int64_t instance);
+
+// The chain's source for one layer: its rows fused into the scratch rows.
+template <class T>
+typename Chain<T>::Source fused_source(const LayerView &layer, double residual, int64_t n) {
+    return [&layer, residual, n](int64_t f, int64_t r0, int64_t r1, T *scratch) -> const T * {
+        fuse_rows(layer, f, r0, r1, residual, scratch, n);
+        return scratch;
+    };
+}
 
 // Rolls out `layers` (already validated, all frames x n x n, in layer order)
 // into `out` ([F, rows, n] logically; any validated output view).

@@ -50,7 +50,7 @@ public:
         if (in_range) {
             BlasSingleThreaded blas;
             if (chain_)
-                apply(*chain_, lv);
+                chain_->apply(fused_source<T>(lv, options_.residual, n_));
             else
                 keep_fused(lv);
         }
@@ -99,15 +99,6 @@ public:
     }
 
 private:
-    void apply(Chain<T> &chain, const LayerView &lv) {
-        const double residual = options_.residual;
-        const int64_t n = n_;
-        chain.apply([&](int64_t f, int64_t r0, int64_t r1, T *scratch) -> const T * {
-            fuse_rows(lv, f, r0, r1, residual, scratch, n);
-            return scratch;
-        });
-    }
-
     void keep_fused(const LayerView &lv) {
         Buffer<T> layer(static_cast<size_t>(frames_ * n_ * n_));
         const int64_t n = n_, blocks = row_blocks(frames_, n, workers_->count());
