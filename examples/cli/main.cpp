@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -18,18 +19,23 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <exception>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 #include <sstream>
 #include <string>
+#include <system_error>
+#include <thread>
 #include <vector>
 
 #include "attnroll.h"
 #include "cli_error.hpp"
 #include "npy.hpp"
+#include "outputs.hpp"
 #include "png.hpp"
 
 namespace fs = std::filesystem;
@@ -79,8 +85,8 @@ public:
     ~Progress() {
         if (on_) std::fprintf(stderr, "\r\033[K");
     }
-    void step() {
-        ++done_;
+    void step(double amount = 1.0) {
+        done_ += amount;
         draw();
     }
 
@@ -88,13 +94,14 @@ private:
     void draw() {
         if (!on_) return;
         const int width = 30;
-        const int filled = static_cast<int>(width * done_ / total_);
-        std::fprintf(stderr, "\r%s [%s%s] %ld/%ld", label_.c_str(), std::string(filled, '#').c_str(),
-                     std::string(width - filled, '.').c_str(), done_, total_);
+        const int filled = std::min(width, static_cast<int>(width * done_ / static_cast<double>(total_)));
+        std::fprintf(stderr, "\r%s [%s%s] %.0f/%ld", label_.c_str(), std::string(filled, '#').c_str(),
+                     std::string(width - filled, '.').c_str(), std::floor(done_ + 1e-9), total_);
         std::fflush(stderr);
     }
     std::string label_;
-    long total_, done_ = 0;
+    long total_;
+    double done_ = 0;
     bool on_;
 };
 
@@ -151,39 +158,6 @@ long parse_long(const std::string &text, const std::string &what) {
     return v;
 }
 
-// Writes everything a group produces, refusing before anything is written
-// if one of the targets exists and --force was not given.
-struct Outputs {
-    struct File {
-        std::string path;
-        std::function<void(bool force)> write;
-    };
-    std::vector<File> files;
-
-    void npz(const std::string &path, std::vector<NpzEntry> entries) {
-        auto shared = std::make_shared<std::vector<NpzEntry>>(std::move(entries));
-        files.push_back({path, [path, shared](bool force) { write_npz(path, *shared, force); }});
-    }
-    void bytes(const std::string &path, std::string content) {
-        auto shared = std::make_shared<std::string>(std::move(content));
-        files.push_back({path, [path, shared](bool force) {
-                             write_file_atomic(path, shared->data(), shared->size(), force);
-                         }});
-    }
-    void png(const std::string &path, std::function<void(bool)> write) { files.push_back({path, std::move(write)}); }
-
-    void commit(bool force) const {
-        if (!force)
-            for (const File &f : files)
-                if (fs::exists(f.path))
-                    throw Error(f.path + ": exists; pass --force to replace it");
-        for (const File &f : files) f.write(force);
-    }
-};
-
-std::vector<unsigned char> image_of(const std::vector<float> &values, const std::vector<int64_t> &shape) {
-    return npy_image(values.data(), ATTNROLL_F32, shape);
-}
 std::vector<unsigned char> image_of(const std::vector<double> &values, const std::vector<int64_t> &shape) {
     return npy_image(values.data(), ATTNROLL_F64, shape);
 }
@@ -261,20 +235,40 @@ std::vector<Window> find_windows(const std::string &dir) {
     return out;
 }
 
-Array load_layer(const LayerFile &f, std::vector<unsigned char> reuse) {
-    Array a = f.npy ? read_npy(f.path) : read_npz_in_place(f.path, "attention_weights", std::move(reuse));
+// Checks a layer's shape ([F,H,N,N], or [F,N,N] collapsed) and returns it as
+// [F,H,N,N] (a collapsed layer has one "head").
+std::vector<int64_t> layer_shape(const LayerFile &f, std::vector<int64_t> shape) {
     const size_t rank = f.collapsed ? 3 : 4;
-    if (a.shape.size() != rank)
-        throw Error(f.path + ": attention_weights has shape " + shape_text(a.shape) + ", expected " +
+    if (shape.size() != rank)
+        throw Error(f.path + ": attention_weights has shape " + shape_text(shape) + ", expected " +
                     (f.collapsed ? "[F,N,N] (collapsed)" : "[F,H,N,N]"));
-    if (a.shape[rank - 1] != a.shape[rank - 2])
-        throw Error(f.path + ": attention_weights has shape " + shape_text(a.shape) +
+    if (shape[rank - 1] != shape[rank - 2])
+        throw Error(f.path + ": attention_weights has shape " + shape_text(shape) +
                     ", not square in its last two dims");
-    if (f.collapsed) {  // [F,N,N] read as [F,1,N,N]: one "head", any stride
-        a.shape.insert(a.shape.begin() + 1, 1);
-        a.strides.insert(a.strides.begin() + 1, 0);
-    }
+    if (f.collapsed) shape.insert(shape.begin() + 1, 1);
+    return shape;
+}
+
+Array load_layer(const LayerFile &f, std::vector<unsigned char> reuse) {
+    Array a = f.npy ? read_npy(f.path) : read_npz(f.path, "attention_weights", std::move(reuse));
+    a.shape = layer_shape(f, a.shape);
+    if (f.collapsed) a.strides.insert(a.strides.begin() + 1, 0);  // the one head, any stride
     return a;
+}
+
+// Where each layer's elements are, when every layer of the window can be read
+// a few frames at a time (C order, stored, native byte order); else empty.
+std::vector<ArrayInFile> layer_spans(const Window &w, long begin, long end) {
+    std::vector<ArrayInFile> spans(static_cast<size_t>(end - begin));
+    for (long l = begin; l < end; ++l) {
+        const LayerFile &f = w.layers.at(l);
+        ArrayInFile &span = spans[static_cast<size_t>(l - begin)];
+        if (!(f.npy ? locate_npy(f.path, span) : locate_npz_member(f.path, "attention_weights", span)) ||
+            span.fortran_order)
+            return {};
+        span.shape = layer_shape(f, span.shape);
+    }
+    return spans;
 }
 
 struct Grid {
@@ -316,6 +310,120 @@ struct SpatialOptions {
     bool force = false, quiet = false;
 };
 
+// The rollout of one window, written into the .npy image saved as `rollout`.
+struct WindowRollout {
+    int64_t frames = 0, rows = 0, n = 0;
+    std::vector<unsigned char> image;
+    float *data = nullptr;  // [frames, rows, n] inside image (64-byte offset: aligned)
+
+    void allocate(int64_t f, int64_t r, int64_t tokens) {
+        frames = f;
+        rows = r;
+        n = tokens;
+        size_t offset = 0;
+        image = npy_image_for(ATTNROLL_F32, {f, r, tokens}, &offset);
+        data = reinterpret_cast<float *>(image.data() + offset);
+    }
+    attnroll_tensor frames_out(int64_t first, const std::vector<int64_t> &shape) const {
+        return {data + first * rows * n, ATTNROLL_F32, 3, shape.data(), nullptr};
+    }
+};
+
+std::unique_ptr<attnroll_stream, void (*)(attnroll_stream *)> make_stream(const Config &config, int64_t frames,
+                                                                          int64_t n, const std::string &where) {
+    attnroll_stream *raw = nullptr;
+    check(attnroll_stream_create(config.handle, frames, n, ATTNROLL_F32, &raw), where);
+    return {raw, attnroll_stream_destroy};
+}
+
+std::string frames_mismatch(const std::string &path, int64_t frames, int64_t n, long first_layer, int64_t want_frames,
+                            int64_t want_n) {
+    return path + ": attention_weights has " + std::to_string(frames) + " frames of " + std::to_string(n) +
+           " tokens, but layer " + std::to_string(first_layer) + " has " + std::to_string(want_frames) + " of " +
+           std::to_string(want_n);
+}
+
+// Layers read by byte range, a frame at a time: each worker thread takes whole
+// frames and, for each, reads its slice of every layer into one reused
+// buffer and pushes it to a one-frame stream of its own, single-threaded.
+// Reading and rolling out overlap across workers with no barrier between
+// them, and the memory is one frame-slice per worker, not a layer.
+void roll_out_by_frame(const Window &w, const std::vector<ArrayInFile> &spans, const Config &config,
+                       long threads, Progress &progress, WindowRollout &r) {
+    const int64_t frames = r.frames, n = r.n, layers = static_cast<int64_t>(spans.size());
+    if (threads <= 0) threads = static_cast<long>(std::max(1u, std::thread::hardware_concurrency()));
+    const size_t workers = static_cast<size_t>(std::min<int64_t>(threads, frames));
+    std::atomic<int64_t> next{0};
+    std::atomic<bool> failed{false};
+    std::exception_ptr first_error;
+    std::mutex mutex;  // first_error and progress
+    auto work = [&] {
+        try {
+            std::vector<unsigned char> slice;
+            while (!failed.load()) {
+                const int64_t f = next++;
+                if (f >= frames) return;
+                auto stream = make_stream(config, 1, n, w.stem());
+                for (int64_t k = 0; k < layers && !failed.load(); ++k) {
+                    const ArrayInFile &s = spans[static_cast<size_t>(k)];
+                    const int64_t heads = s.shape[1];
+                    const size_t bytes = static_cast<size_t>(heads * n * n * attnroll_dtype_size(s.dtype));
+                    slice.resize(bytes);
+                    read_range(s.path, s.offset + static_cast<uint64_t>(f) * bytes, slice.data(), bytes);
+                    const std::vector<int64_t> shape{1, heads, n, n};
+                    const attnroll_tensor t{slice.data(), s.dtype, 4, shape.data(), nullptr};
+                    check(attnroll_stream_push(stream.get(), &t), s.path);
+                    std::lock_guard<std::mutex> lock(mutex);
+                    progress.step(1.0 / static_cast<double>(frames));
+                }
+                const std::vector<int64_t> part{1, r.rows, n};
+                const attnroll_tensor out = r.frames_out(f, part);
+                check(attnroll_stream_result(stream.get(), &out), w.stem() + " frame " + std::to_string(f));
+            }
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(mutex);
+            if (!first_error) first_error = std::current_exception();
+            failed = true;
+        }
+    };
+    std::vector<std::thread> pool;
+    try {
+        for (size_t t = 1; t < workers; ++t) pool.emplace_back(work);
+    } catch (const std::system_error &) {
+        // No more threads: the ones started and this one share the frames.
+    }
+    work();
+    for (std::thread &t : pool) t.join();
+    if (first_error) std::rethrow_exception(first_error);
+}
+
+// Layers read whole (deflated, Fortran order, byte-swapped), one in memory at
+// a time, each pushed for all frames to one stream (multi-threaded inside).
+void roll_out_by_layer(const Window &w, long begin, long end, const Config &config, const SpatialOptions &o,
+                       Progress &progress, WindowRollout &r) {
+    std::unique_ptr<attnroll_stream, void (*)(attnroll_stream *)> stream(nullptr, attnroll_stream_destroy);
+    std::vector<unsigned char> recycled;  // the previous layer's buffer
+    for (long l = begin; l < end; ++l) {
+        const LayerFile &f = w.layers.at(l);
+        Array a = load_layer(f, std::move(recycled));
+        if (!stream) {
+            r.allocate(a.shape[0], o.query_rows.empty() ? a.shape[3] : static_cast<int64_t>(o.query_rows.size()),
+                       a.shape[3]);
+            grid_for(r.n, o.grid);  // refused before the work, not after
+            stream = make_stream(config, r.frames, r.n, f.path);
+        } else if (a.shape[0] != r.frames || a.shape[3] != r.n) {
+            throw Error(frames_mismatch(f.path, a.shape[0], a.shape[3], begin, r.frames, r.n));
+        }
+        const attnroll_tensor t = a.tensor();
+        check(attnroll_stream_push(stream.get(), &t), f.path);
+        recycled = std::move(a.storage);
+        progress.step();
+    }
+    const std::vector<int64_t> shape{r.frames, r.rows, r.n};
+    const attnroll_tensor out = r.frames_out(0, shape);
+    check(attnroll_stream_result(stream.get(), &out), w.stem());
+}
+
 // Rolls out one window, streaming its layers; returns what it wrote.
 std::vector<std::string> spatial_window(const Window &w, const SpatialOptions &o, Progress &progress) {
     const long count = static_cast<long>(w.layers.size());
@@ -331,45 +439,34 @@ std::vector<std::string> spatial_window(const Window &w, const SpatialOptions &o
               "--query-rows");
     check(attnroll_config_set_int(config.handle, ATTNROLL_OPT_THREADS, o.threads), "--threads");
 
-    attnroll_stream *raw = nullptr;
-    std::unique_ptr<attnroll_stream, void (*)(attnroll_stream *)> stream(nullptr, attnroll_stream_destroy);
-    int64_t frames = 0, n = 0;
-    Grid grid;
-    std::vector<unsigned char> recycled;  // the previous layer's buffer
-    for (long l = begin; l < end; ++l) {
-        const LayerFile &f = w.layers.at(l);
-        Array a = load_layer(f, std::move(recycled));  // one layer in memory at a time
-        if (!stream) {
-            frames = a.shape[0];
-            n = a.shape[3];
-            grid = grid_for(n, o.grid);
-            check(attnroll_stream_create(config.handle, frames, n, ATTNROLL_F32, &raw), f.path);
-            stream.reset(raw);
-        } else if (a.shape[0] != frames || a.shape[3] != n) {
-            throw Error(f.path + ": attention_weights has " + std::to_string(a.shape[0]) + " frames of " +
-                        std::to_string(a.shape[3]) + " tokens, but layer " + std::to_string(begin) + " has " +
-                        std::to_string(frames) + " of " + std::to_string(n));
-        }
-        const attnroll_tensor t = a.tensor();
-        check(attnroll_stream_push(stream.get(), &t), f.path);
-        if (!a.storage.empty()) recycled = std::move(a.storage);
-        progress.step();
+    WindowRollout r;
+    const std::vector<ArrayInFile> spans = layer_spans(w, begin, end);
+    if (!spans.empty()) {
+        const int64_t frames = spans[0].shape[0], n = spans[0].shape[3];
+        for (const ArrayInFile &s : spans)
+            if (s.shape[0] != frames || s.shape[3] != n)
+                throw Error(frames_mismatch(s.path, s.shape[0], s.shape[3], begin, frames, n));
+        grid_for(n, o.grid);
+        r.allocate(frames, o.query_rows.empty() ? n : static_cast<int64_t>(o.query_rows.size()), n);
+        check(attnroll_config_set_int(config.handle, ATTNROLL_OPT_THREADS, 1), "--threads");
+        roll_out_by_frame(w, spans, config, o.threads, progress, r);
+    } else {
+        roll_out_by_layer(w, begin, end, config, o, progress, r);
     }
-    const int64_t rows = o.query_rows.empty() ? n : static_cast<int64_t>(o.query_rows.size());
-    std::vector<float> result(static_cast<size_t>(frames * rows * n));
-    const std::vector<int64_t> shape{frames, rows, n};
-    const attnroll_tensor out{result.data(), ATTNROLL_F32, 3, shape.data(), nullptr};
-    check(attnroll_stream_result(stream.get(), &out), w.stem());
+    const Grid grid = grid_for(r.n, o.grid);
+    const int64_t frames = r.frames, rows = r.rows, n = r.n;
+    const float *result = r.data;
+    std::vector<unsigned char> image = std::move(r.image);
 
     // The drawn row: row 0 (CLS), or the first query row; its CLS column dropped.
     std::vector<std::vector<float>> maps(static_cast<size_t>(frames));
     for (int64_t f = 0; f < frames; ++f) {
-        const float *row = result.data() + f * rows * n;
+        const float *row = result + f * rows * n;
         maps[static_cast<size_t>(f)].assign(row + 1, row + n);
     }
     Outputs outputs;
     const std::string base = (fs::path(o.out) / w.stem()).string();
-    outputs.npz(base + "_rollout.npz", {{"rollout", image_of(result, shape)}});
+    outputs.npz(base + "_rollout.npz", {{"rollout", std::move(image)}});
     HeatmapStyle style;
     style.cell = std::max(1, static_cast<int>(256 / std::max(grid.rows, grid.cols)));
     auto shared_maps = std::make_shared<std::vector<std::vector<float>>>(std::move(maps));
@@ -378,21 +475,19 @@ std::vector<std::string> spatial_window(const Window &w, const SpatialOptions &o
         std::snprintf(suffix, sizeof suffix, "_cls_f%03lld.png", static_cast<long long>(f));
         const std::string path = base + suffix;
         style.title = w.stem() + " frame " + std::to_string(f);
-        outputs.png(path, [path, shared_maps, f, grid, style](bool force) {
+        outputs.add(path, [path, shared_maps, f, grid, style](bool force) {
             write_heatmap(path, (*shared_maps)[static_cast<size_t>(f)].data(), static_cast<int>(grid.rows),
                           static_cast<int>(grid.cols), style, force);
         });
     }
     const std::string sheet = base + "_cls_contact.png";
-    outputs.png(sheet, [sheet, shared_maps, grid, style](bool force) {
+    outputs.add(sheet, [sheet, shared_maps, grid, style](bool force) {
         std::vector<const float *> all;
         for (const auto &m : *shared_maps) all.push_back(m.data());
         write_contact_sheet(sheet, all, static_cast<int>(grid.rows), static_cast<int>(grid.cols), style.cell, force);
     });
-    outputs.commit(o.force);
-    std::vector<std::string> written;
-    for (const auto &f : outputs.files) written.push_back(f.path);
-    return written;
+    outputs.commit(o.force, o.threads);
+    return outputs.paths();
 }
 
 std::vector<std::string> run_spatial(const std::string &dir, const SpatialOptions &options) {
@@ -632,7 +727,7 @@ void add_temporal_outputs(Outputs &outputs, const std::string &base, const std::
         style.ticks = true;
         style.tick_step = t > 40 ? 10 : 5;
         style.title = fs::path(path).stem().string();
-        outputs.png(path, [path, values, t, style](bool force) {
+        outputs.add(path, [path, values, t, style](bool force) {
             write_heatmap(path, values->data(), static_cast<int>(t), static_cast<int>(t), style, force);
         });
     }
@@ -688,7 +783,8 @@ std::vector<std::string> run_temporal(const std::string &run_dir, const Temporal
             add_temporal_outputs(outputs, base, skip ? "rollout_nolayer0" : "rollout", rollout, t);
         }
         outputs.commit(o.force);
-        for (const auto &f : outputs.files) written.push_back(f.path);
+        const std::vector<std::string> paths = outputs.paths();
+        written.insert(written.end(), paths.begin(), paths.end());
         progress.step();
     }
     return written;

@@ -9,11 +9,11 @@
 #include "npy.hpp"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zip.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <cerrno>
@@ -492,7 +492,9 @@ struct NpyLayout {
     uint64_t count = 0, bytes = 0;
 };
 
-NpyLayout parse_layout(const unsigned char *image, size_t size, const std::string &where) {
+// `image` holds at least the header (`size` bytes available); `total` is the
+// size of the whole .npy (header and data), which the data must fill exactly.
+NpyLayout parse_layout(const unsigned char *image, size_t size, uint64_t total, const std::string &where) {
     if (size < 8 || std::memcmp(image, kMagic, sizeof kMagic) != 0)
         throw Error(where + ": not a .npy file (bad magic)");
     const unsigned major = image[6], minor = image[7];
@@ -533,7 +535,7 @@ NpyLayout parse_layout(const unsigned char *image, size_t size, const std::strin
     if (overflow) throw Error(where + ": shape too large");
     const uint64_t expected = count * itemsize;
     l.data_offset = prefix + header_len;
-    const uint64_t found = size - l.data_offset;
+    const uint64_t found = total - l.data_offset;
     if (found < expected)
         throw Error(where + ": truncated: expected " + std::to_string(expected) + " bytes of data, found " +
                     std::to_string(found));
@@ -563,7 +565,7 @@ void describe(Array &a, const NpyLayout &l) {
 }  // namespace
 
 Array parse_npy(std::vector<unsigned char> image, const std::string &where) {
-    const NpyLayout l = parse_layout(image.data(), image.size(), where);
+    const NpyLayout l = parse_layout(image.data(), image.size(), image.size(), where);
     const size_t itemsize = static_cast<size_t>(attnroll_dtype_size(l.dtype));
     size_t data_offset = l.data_offset;
     // NumPy pads the header so the data is aligned (to 16 or 64 bytes); a
@@ -584,7 +586,7 @@ Array parse_npy(std::vector<unsigned char> image, const std::string &where) {
 
 Array read_npy(const std::string &path) { return parse_npy(read_whole_file(path), path); }
 
-std::vector<unsigned char> npy_image(const void *data, int32_t dtype, const std::vector<int64_t> &shape) {
+std::vector<unsigned char> npy_image_for(int32_t dtype, const std::vector<int64_t> &shape, size_t *data_offset) {
     const char *descr = nullptr;
     if (dtype == ATTNROLL_F16) descr = "<f2";
     if (dtype == ATTNROLL_F32) descr = "<f4";
@@ -608,17 +610,21 @@ std::vector<unsigned char> npy_image(const void *data, int32_t dtype, const std:
     dict += '\n';
     if (dict.size() > 65535) throw Error("npy_image: header too long");
     const size_t itemsize = static_cast<size_t>(attnroll_dtype_size(dtype));
-    const size_t bytes = static_cast<size_t>(count) * itemsize;
-    std::vector<unsigned char> out;
-    out.reserve(10 + dict.size() + bytes);
-    out.insert(out.end(), kMagic, kMagic + sizeof kMagic);
-    out.push_back(1);
-    out.push_back(0);
-    out.push_back(static_cast<unsigned char>(dict.size() & 0xff));
-    out.push_back(static_cast<unsigned char>(dict.size() >> 8));
-    out.insert(out.end(), dict.begin(), dict.end());
-    const auto *p = static_cast<const unsigned char *>(data);
-    if (bytes) out.insert(out.end(), p, p + bytes);
+    std::vector<unsigned char> out(10 + dict.size() + static_cast<size_t>(count) * itemsize);
+    std::memcpy(out.data(), kMagic, sizeof kMagic);
+    out[6] = 1;
+    out[7] = 0;
+    out[8] = static_cast<unsigned char>(dict.size() & 0xff);
+    out[9] = static_cast<unsigned char>(dict.size() >> 8);
+    std::memcpy(out.data() + 10, dict.data(), dict.size());
+    *data_offset = 10 + dict.size();
+    return out;
+}
+
+std::vector<unsigned char> npy_image(const void *data, int32_t dtype, const std::vector<int64_t> &shape) {
+    size_t offset = 0;
+    std::vector<unsigned char> out = npy_image_for(dtype, shape, &offset);
+    if (out.size() > offset) std::memcpy(out.data() + offset, data, out.size() - offset);
     return out;
 }
 
@@ -776,7 +782,66 @@ void write_file_atomic(const std::string &path, const void *data, size_t size, b
     commit_temp(tmp, path, force);
 }
 
-Array read_npz_in_place(const std::string &path, const std::string &key, std::vector<unsigned char> reuse) {
+// Reads exactly `size` bytes at `offset`; a file shorter than that is an
+// error naming it.
+void read_range(const std::string &path, uint64_t offset, void *dest, size_t size) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw Error(path + ": cannot open: " + errno_text(errno));
+    auto *p = static_cast<unsigned char *>(dest);
+    for (size_t got = 0; got < size;) {
+        const ssize_t n = ::pread(fd, p + got, size - got, static_cast<off_t>(offset + got));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            const int err = errno;
+            ::close(fd);
+            if (n == 0)
+                throw Error(path + ": truncated: " + std::to_string(size) + " bytes expected at offset " +
+                            std::to_string(offset) + ", the file ends after " + std::to_string(got));
+            throw Error(path + ": read error: " + errno_text(err));
+        }
+        got += static_cast<size_t>(n);
+    }
+    ::close(fd);
+}
+
+namespace {
+
+// The .npy header at `at` in the file, read in two steps (its fixed prefix
+// says how long the rest is).  `total` is the .npy's whole size.
+NpyLayout read_layout(const std::string &path, uint64_t at, uint64_t total, const std::string &where) {
+    unsigned char prefix[12] = {};
+    if (total < sizeof prefix) return parse_layout(prefix, 0, total, where);  // the "bad magic" error
+    read_range(path, at, prefix, sizeof prefix);
+    const size_t header_len = prefix[6] == 1 ? (size_t{prefix[8]} | size_t{prefix[9]} << 8)
+                                             : (size_t{prefix[8]} | size_t{prefix[9]} << 8 |
+                                                size_t{prefix[10]} << 16 | size_t{prefix[11]} << 24);
+    std::vector<unsigned char> head(static_cast<size_t>(std::min<uint64_t>(total, 12 + uint64_t{header_len})));
+    read_range(path, at, head.data(), head.size());
+    return parse_layout(head.data(), head.size(), total, where);
+}
+
+ArrayInFile span_of(const std::string &path, uint64_t at, const NpyLayout &l) {
+    ArrayInFile a;
+    a.path = path;
+    a.offset = at + l.data_offset;
+    a.dtype = l.dtype;
+    a.shape = l.shape;
+    a.fortran_order = l.fortran_order;
+    return a;
+}
+
+}  // namespace
+
+bool locate_npy(const std::string &path, ArrayInFile &out) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+    const NpyLayout l = read_layout(path, 0, static_cast<uint64_t>(st.st_size), path);
+    if (l.swap) return false;
+    out = span_of(path, 0, l);
+    return true;
+}
+
+bool locate_npz_member(const std::string &path, const std::string &key, ArrayInFile &out) {
     const std::string member = key + ".npy";
     zip_stat_t sb;
     {
@@ -785,45 +850,35 @@ Array read_npz_in_place(const std::string &path, const std::string &key, std::ve
         zip_stat_init(&sb);
         if (index < 0 || zip_stat_index(za.za, static_cast<zip_uint64_t>(index), 0, &sb) != 0 ||
             !(sb.valid & ZIP_STAT_COMP_METHOD) || !(sb.valid & ZIP_STAT_SIZE) || sb.comp_method != ZIP_CM_STORE)
-            return read_npz(path, key, std::move(reuse));  // compressed, or the error path
+            return false;  // deflated, or an error read_npz reports
     }
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || ::fstat(fd, &st) != 0 || st.st_size <= 0) {
-        if (fd >= 0) ::close(fd);
-        return read_npz(path, key, std::move(reuse));
-    }
-    const auto size = static_cast<size_t>(st.st_size);
-    void *map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-    ::close(fd);
-    if (map == MAP_FAILED) return read_npz(path, key, std::move(reuse));
-    std::shared_ptr<const unsigned char> mapping(static_cast<const unsigned char *>(map),
-                                                 [size](const unsigned char *p) { ::munmap(const_cast<unsigned char *>(p), size); });
-    // The member's local header: "PK\3\4", 26 bytes of fields, then the name;
-    // its data follows the name and extra field.  Every candidate is checked
-    // against the archive's directory (size) and the .npy magic.
-    const unsigned char *base = mapping.get();
-    for (size_t from = 30; from < size;) {
-        const void *hit = memmem(base + from, size - from, member.data(), member.size());
+    // libzip does not say where a member's data starts.  Its local header
+    // ("PK\3\4", 26 bytes of fields, the name, an extra field) is looked for
+    // in the archive's first 64 KiB, where np.savez puts its first members,
+    // and checked against the directory's size and the .npy magic.
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return false;
+    std::vector<unsigned char> head(static_cast<size_t>(std::min<off_t>(st.st_size, 65536)));
+    read_range(path, 0, head.data(), head.size());
+    for (size_t from = 30; from < head.size();) {
+        const void *hit = memmem(head.data() + from, head.size() - from, member.data(), member.size());
         if (!hit) break;
-        const size_t at = static_cast<size_t>(static_cast<const unsigned char *>(hit) - base);
+        const size_t at = static_cast<size_t>(static_cast<const unsigned char *>(hit) - head.data());
         from = at + 1;
-        const unsigned char *header = base + at - 30;
+        const unsigned char *header = head.data() + at - 30;
         const size_t name_len = size_t{header[26]} | size_t{header[27]} << 8;
         const size_t extra_len = size_t{header[28]} | size_t{header[29]} << 8;
         if (std::memcmp(header, "PK\3\4", 4) != 0 || name_len != member.size()) continue;
-        const size_t data = at + name_len + extra_len;
-        if (data > size || size - data < sb.size || std::memcmp(base + data, kMagic, sizeof kMagic) != 0) continue;
-        const std::string where = path + ":" + member;
-        const NpyLayout l = parse_layout(base + data, static_cast<size_t>(sb.size), where);
-        if (l.swap) break;  // foreign byte order: read a copy, swapped
-        Array a;
-        a.mapping = mapping;
-        a.mapped_data = base + data + l.data_offset;
-        describe(a, l);
-        return a;
+        const uint64_t data = at + name_len + extra_len;
+        if (data + sb.size > static_cast<uint64_t>(st.st_size) || data + sizeof kMagic > head.size() ||
+            std::memcmp(head.data() + data, kMagic, sizeof kMagic) != 0)
+            continue;
+        const NpyLayout l = read_layout(path, data, sb.size, path + ":" + member);
+        if (l.swap) return false;
+        out = span_of(path, data, l);
+        return true;
     }
-    return read_npz(path, key, std::move(reuse));
+    return false;
 }
 
 }  // namespace cli

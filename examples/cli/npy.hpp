@@ -21,12 +21,7 @@ struct Array {
     std::vector<int64_t> strides;        // elements; C order, or reversed for fortran_order
     bool fortran_order = false;
 
-    // Or, for a member read in place: the file's read-only mapping, and the
-    // (possibly unaligned) first element inside it.
-    std::shared_ptr<const unsigned char> mapping;
-    const unsigned char *mapped_data = nullptr;
-
-    const void *data() const { return mapped_data ? mapped_data : storage.data() + data_offset; }
+    const void *data() const { return storage.data() + data_offset; }
     int64_t count() const;               // product of shape
     // A view for the library; valid while this Array lives and is not moved.
     attnroll_tensor tensor() const;
@@ -43,6 +38,9 @@ Array read_npy(const std::string &path);
 
 // Serialises a C-order F32 or F64 (or F16) array as a .npy (version 1.0) image.
 std::vector<unsigned char> npy_image(const void *data, int32_t dtype, const std::vector<int64_t> &shape);
+// The same image with its elements zero, for writing them in place: they
+// start at *data_offset, a multiple of 64 bytes into the image.
+std::vector<unsigned char> npy_image_for(int32_t dtype, const std::vector<int64_t> &shape, size_t *data_offset);
 
 // Names of the members of a .npz without their ".npy" suffix.
 std::vector<std::string> npz_keys(const std::string &path);
@@ -60,14 +58,28 @@ std::vector<NpzMember> npz_members(const std::string &path);
 Array read_npz(const std::string &path, const std::string &key,
                std::vector<unsigned char> reuse = {});
 
-// The same array without copying it when the member is stored (np.savez):
-// the file is mapped read-only and the array points into the mapping (its
-// elements may be unaligned; the library accepts that).  Sizes and the .npy
-// header are checked as in read_npz, but not the member's CRC, which would
-// mean reading every byte once more.  Compressed members, foreign byte order
-// and anything unexpected go through read_npz (reusing `reuse`).
-Array read_npz_in_place(const std::string &path, const std::string &key,
-                        std::vector<unsigned char> reuse = {});
+// Where an array's elements lie in its file, for reading them by byte range
+// (a part at a time) instead of whole.
+struct ArrayInFile {
+    std::string path;
+    uint64_t offset = 0;  // of the first element, in the file
+    int32_t dtype = 0;
+    std::vector<int64_t> shape;
+    bool fortran_order = false;
+};
+// For a .npy, or the member `key` (".npy" appended) of a .npz when it is
+// stored (np.savez) rather than deflated: fills `out` and returns true when
+// the array's elements are native byte order and the header checks as in
+// read_npy/read_npz (except the member's CRC, which would mean reading every
+// byte once more).  Returns false when the array must be read whole instead
+// (deflated, foreign byte order, a member libzip or our checks disagree on);
+// throws on errors in the parts it read.
+bool locate_npy(const std::string &path, ArrayInFile &out);
+bool locate_npz_member(const std::string &path, const std::string &key, ArrayInFile &out);
+
+// Reads exactly `size` bytes at `offset` of the file into `dest`; a file that
+// ends sooner is an error ("truncated") naming it.
+void read_range(const std::string &path, uint64_t offset, void *dest, size_t size);
 
 struct NpzEntry {
     std::string key;                    // member name without ".npy"

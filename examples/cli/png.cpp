@@ -252,6 +252,11 @@ bool encode_rows(png_structp png, png_infop info, png_bytepp rows, png_uint_32 w
     if (setjmp(png_jmpbuf(png))) return false;
     png_set_IHDR(png, info, width, height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
                  PNG_FILTER_TYPE_DEFAULT);
+    // Heat maps are runs of equal pixels: the SUB filter turns them into
+    // zeros and zlib's fastest level packs those nearly as well as its
+    // default, at a third of the time of libpng's adaptive filtering.
+    png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_SUB);
+    png_set_compression_level(png, 1);
     png_write_info(png, info);
     png_write_image(png, rows);
     png_write_end(png, nullptr);

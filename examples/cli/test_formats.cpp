@@ -17,6 +17,7 @@
 
 #include "cli_error.hpp"
 #include "npy.hpp"
+#include "outputs.hpp"
 #include "png.hpp"
 
 namespace {
@@ -392,6 +393,63 @@ void test_png(const std::string &dir) {
 
 }  // namespace
 
+
+// Byte-range reading: where locate_* say the elements are, read_range finds
+// exactly the values written; anything to be read whole is declined.
+void test_ranges(const std::string &dir) {
+    std::vector<float> v(24);
+    for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i) * 0.5f;
+    const Bytes img = cli::npy_image(v.data(), ATTNROLL_F32, {2, 3, 4});
+    const std::string npz = dir + "/ranges.npz";
+    cli::write_npz(npz, {{"other", cli::npy_image(v.data(), ATTNROLL_F32, {24})}, {"attention_weights", img}}, false);
+    cli::ArrayInFile span;
+    CHECK(cli::locate_npz_member(npz, "attention_weights", span));
+    CHECK(span.dtype == ATTNROLL_F32 && span.shape == (std::vector<int64_t>{2, 3, 4}) && !span.fortran_order);
+    std::vector<float> second(12);
+    cli::read_range(npz, span.offset + 12 * sizeof(float), second.data(), 12 * sizeof(float));
+    CHECK(second[0] == 6.0f && second[11] == 11.5f);
+    Bytes past_end(1 << 20);
+    EXPECT_ERROR(cli::read_range(npz, span.offset, past_end.data(), past_end.size()), "ranges.npz: truncated");
+    CHECK(!cli::locate_npz_member(npz, "missing", span));
+    cli::NpzEntry deflated{"attention_weights", img};
+    deflated.deflate = true;
+    cli::write_npz(dir + "/deflated.npz", {deflated}, false);
+    CHECK(!cli::locate_npz_member(dir + "/deflated.npz", "attention_weights", span));
+    EXPECT_ERROR(cli::locate_npz_member(dir + "/nothing.npz", "attention_weights", span), "nothing.npz: cannot open");
+
+    // .npy: C order, Fortran order (located, flagged), big-endian (declined).
+    const std::string npy = dir + "/ranges.npy";
+    write_raw(npy, img);
+    CHECK(cli::locate_npy(npy, span) && span.offset == img.size() - 24 * sizeof(float));
+    write_raw(dir + "/fortran.npy", make_npy(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", bytes_of(std::vector<float>(6))));
+    CHECK(cli::locate_npy(dir + "/fortran.npy", span) && span.fortran_order);
+    write_raw(dir + "/big.npy", make_npy(1, "{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", Bytes(8)));
+    CHECK(!cli::locate_npy(dir + "/big.npy", span));
+    // A header that promises more data than the file holds is the same error as read_npy's.
+    Bytes cut = img;
+    cut.resize(cut.size() - 8);
+    write_raw(dir + "/cut.npy", cut);
+    EXPECT_ERROR(cli::locate_npy(dir + "/cut.npy", span), "cut.npy: truncated: expected 96 bytes of data, found 88");
+}
+
+// Outputs: refused as a set before anything is written; the writers' first
+// error comes back once the others have finished.
+void test_outputs(const std::string &dir) {
+    cli::Outputs set;
+    for (int i = 0; i < 6; ++i) set.bytes(dir + "/out" + std::to_string(i) + ".txt", std::string(1000, static_cast<char>('a' + i)));
+    set.commit(false, 3);
+    CHECK(read_file(dir + "/out5.txt") == Bytes(1000, 'f'));
+    CHECK(set.paths().size() == 6 && set.paths()[2] == dir + "/out2.txt");
+    EXPECT_ERROR(set.commit(false, 3), "out0.txt: exists; pass --force");
+    set.commit(true, 0);
+    cli::Outputs failing;
+    failing.bytes(dir + "/fine.txt", "ok");
+    failing.add(dir + "/broken.txt", [](bool) { throw cli::Error("broken.txt: cannot draw"); });
+    EXPECT_ERROR(failing.commit(false, 2), "broken.txt: cannot draw");
+    CHECK(!file_exists(dir + "/broken.txt"));
+    CHECK(leftover_temps(dir) == 0);
+}
+
 int main(int argc, char **argv) {
     std::string parent = argc > 1 ? argv[1] : "/tmp";
     std::string templ = parent + "/test_formats.XXXXXX";
@@ -407,6 +465,8 @@ int main(int argc, char **argv) {
         test_header_variants();
         test_malformed();
         test_files(dir);
+        test_ranges(dir);
+        test_outputs(dir);
         test_png(dir);
     } catch (const std::exception &e) {
         ++g_failed;

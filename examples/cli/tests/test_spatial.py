@@ -206,3 +206,17 @@ def test_grid_not_matching_tokens_is_usage_error(small_group, grid):
     inp, out, _layers = small_group
     assert_error(run_cli("spatial", inp, "-o", out, "--grid", grid), 2, "grid")
     assert all_files(out) == set()
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
+def test_frames_split_over_workers(tmp_path, threads):
+    # Stored C-order layers are rolled out a frame at a time by each worker;
+    # every split of 5 frames (one worker, uneven, more workers than frames)
+    # gives the reference, including a float16 layer among float32 ones.
+    inp, out = str(tmp_path / "dump"), str(tmp_path / "out")
+    rng = np.random.default_rng(40 + threads)
+    os.makedirs(inp)
+    layers = write_spatial_group(inp, rng, 9, 0, 4, 4, [2, 3], 17, "new", False, "savez",
+                                 [np.float32, np.float32, np.float16], "C")
+    assert_ok(run_cli("spatial", inp, "-o", out, "--threads", str(threads), "--quiet"))
+    check_group(out, 9, 0, 4, spatial_ref(layers), (4, 4))

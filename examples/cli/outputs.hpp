@@ -1,0 +1,41 @@
+// The files one unit of work (a spatial window, a temporal video) produces,
+// collected first and then written together.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "npy.hpp"
+
+namespace cli {
+
+class Outputs {
+public:
+    // A file and how to write it: the writer must write `path` atomically
+    // (a temporary name, renamed when complete), refusing an existing file
+    // unless `force`, and may run on any thread.
+    using Writer = std::function<void(bool force)>;
+
+    void npz(const std::string &path, std::vector<NpzEntry> entries);
+    void bytes(const std::string &path, std::string content);
+    void add(const std::string &path, Writer write);
+
+    // Refuses, before writing anything, when a target exists and `force` is
+    // false.  Then runs the writers on up to `threads` threads (0: one per
+    // core); encoding the heat maps is most of their work.  The first error
+    // is rethrown once every started writer has finished; a writer that
+    // fails leaves no file behind, and no writer is started after it.
+    void commit(bool force, long threads = 0) const;
+
+    std::vector<std::string> paths() const;
+
+private:
+    struct File {
+        std::string path;
+        Writer write;
+    };
+    std::vector<File> files_;
+};
+
+}  // namespace cli
