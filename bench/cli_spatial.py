@@ -26,7 +26,6 @@ of the streaming figure.
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -94,12 +93,34 @@ def streaming_one_array(path, frames):
     return time.perf_counter() - start
 
 
+def peak_rss(pid):
+    """VmHWM of the running process: its own peak, unlike ru_maxrss of a
+    child, which on Linux also counts the forking Python's memory."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def tool(binary, data, out):
+    """Runs the tool; returns (seconds, peak RSS in bytes, sampled every 2 ms
+    while it runs, so at worst the last 2 ms of growth are missed)."""
     shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
-    subprocess.run([binary, "spatial", data, "-o", out, "--grid", "24x18", "--quiet"], check=True,
-                   stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    proc = subprocess.Popen([binary, "spatial", data, "-o", out, "--grid", "24x18", "--quiet"],
+                            stdout=subprocess.DEVNULL)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, peak_rss(proc.pid))
+        time.sleep(0.002)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{binary} failed with status {proc.returncode}")
+    return seconds, peak
 
 
 def summary(name, seconds, frames, unit_ms=None):
@@ -126,14 +147,15 @@ def main():
     buffer = bytearray(1 << 24)
     read_floor(paths, buffer)  # into the page cache
 
-    floors, streams, tools = [], [], []
+    floors, streams, tools, peak = [], [], [], 0
     tool(args.tool, data, out)  # warm-up: the executable and libraries
     for _ in range(args.reps):
         floors.append(read_floor(paths, buffer))
         streams.append(streaming(paths, frames))
-        tools.append(tool(args.tool, data, out))
+        seconds, rss = tool(args.tool, data, out)
+        tools.append(seconds)
+        peak = max(peak, rss)
     one_array = streaming_one_array(paths[0], frames)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
 
     layer_bytes = frames * H * N * N * 4
     state = 2 * frames * N * N * 4

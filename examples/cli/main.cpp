@@ -466,7 +466,9 @@ std::vector<std::string> spatial_window(const Window &w, const SpatialOptions &o
     }
     Outputs outputs;
     const std::string base = (fs::path(o.out) / w.stem()).string();
-    outputs.npz(base + "_rollout.npz", {{"rollout", std::move(image)}});
+    std::vector<NpzEntry> rollout_npz(1);  // moved in, not copied from an initializer list
+    rollout_npz[0] = {"rollout", std::move(image)};
+    outputs.npz(base + "_rollout.npz", std::move(rollout_npz));
     HeatmapStyle style;
     style.cell = std::max(1, static_cast<int>(256 / std::max(grid.rows, grid.cols)));
     auto shared_maps = std::make_shared<std::vector<std::vector<float>>>(std::move(maps));
