@@ -174,8 +174,9 @@ const char *kSpatialHelp =
     "  video_<vid>_frames<a>-<b>_backbone_vit_layer_<l>_attn.npz\n"
     "  video_<vid>_frames<a>-<b>_layer_backbone_vit_module_blocks_<l>_attn.npz\n"
     "(or ..._attn_collapsed.npz with heads already averaged, or .npy), each holding\n"
-    "attention_weights [F,H,N,N] (collapsed: [F,N,N]), float32 or float16. Layers are\n"
-    "streamed one at a time. Writes to OUT (default DIR/attnroll_spatial):\n"
+    "attention_weights [F,H,N,N] (collapsed: [F,N,N]), float32 or float16. Stored\n"
+    "(np.savez) C-order layers are read a frame at a time by each worker; others a\n"
+    "layer at a time. Writes to OUT (default DIR/attnroll_spatial):\n"
     "  video_<vid>_frames<a>-<b>_rollout.npz     rollout: float32 [F,N,N] (or [F,k,N])\n"
     "  video_<vid>_frames<a>-<b>_cls_f<i>.png    CLS row over the patch grid, per frame\n"
     "  video_<vid>_frames<a>-<b>_cls_contact.png all frames\n"
@@ -183,7 +184,7 @@ const char *kSpatialHelp =
     "  --grid RxC        patch grid (default: inferred when N-1 is a perfect square)\n"
     "  --query-rows R,.. rows of the rollout to compute (the first is drawn); default all\n"
     "  --layers A:B      roll out layers A..B-1 only (either side may be empty; 1: drops layer 0)\n"
-    "  --threads N       worker threads (default: automatic)\n"
+    "  --threads N       worker threads (default: one per core)\n"
     "  --force           replace existing outputs\n"
     "  --quiet           no progress bar\n";
 
@@ -257,7 +258,7 @@ Array load_layer(const LayerFile &f, std::vector<unsigned char> reuse) {
 }
 
 // Where each layer's elements are, when every layer of the window can be read
-// a few frames at a time (C order, stored, native byte order); else empty.
+// a frame at a time (C order, stored, native byte order); else empty.
 std::vector<ArrayInFile> layer_spans(const Window &w, long begin, long end) {
     std::vector<ArrayInFile> spans(static_cast<size_t>(end - begin));
     for (long l = begin; l < end; ++l) {
