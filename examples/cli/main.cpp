@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -28,14 +27,13 @@
 #include <set>
 #include <sstream>
 #include <string>
-#include <system_error>
-#include <thread>
 #include <vector>
 
 #include "attnroll.h"
 #include "cli_error.hpp"
 #include "npy.hpp"
 #include "outputs.hpp"
+#include "parallel_for.hpp"
 #include "png.hpp"
 
 namespace fs = std::filesystem;
@@ -351,51 +349,29 @@ std::string frames_mismatch(const std::string &path, int64_t frames, int64_t n, 
 // them, and the memory is one frame-slice per worker, not a layer.
 void roll_out_by_frame(const Window &w, const std::vector<ArrayInFile> &spans, const Config &config,
                        long threads, Progress &progress, WindowRollout &r) {
-    const int64_t frames = r.frames, n = r.n, layers = static_cast<int64_t>(spans.size());
-    if (threads <= 0) threads = static_cast<long>(std::max(1u, std::thread::hardware_concurrency()));
-    const size_t workers = static_cast<size_t>(std::min<int64_t>(threads, frames));
-    std::atomic<int64_t> next{0};
-    std::atomic<bool> failed{false};
-    std::exception_ptr first_error;
-    std::mutex mutex;  // first_error and progress
-    auto work = [&] {
-        try {
-            std::vector<unsigned char> slice;
-            while (!failed.load()) {
-                const int64_t f = next++;
-                if (f >= frames) return;
-                auto stream = make_stream(config, 1, n, w.stem());
-                for (int64_t k = 0; k < layers && !failed.load(); ++k) {
-                    const ArrayInFile &s = spans[static_cast<size_t>(k)];
-                    const int64_t heads = s.shape[1];
-                    const size_t bytes = static_cast<size_t>(heads * n * n * attnroll_dtype_size(s.dtype));
-                    slice.resize(bytes);
-                    read_range(s.path, s.offset + static_cast<uint64_t>(f) * bytes, slice.data(), bytes);
-                    const std::vector<int64_t> shape{1, heads, n, n};
-                    const attnroll_tensor t{slice.data(), s.dtype, 4, shape.data(), nullptr};
-                    check(attnroll_stream_push(stream.get(), &t), s.path);
-                    std::lock_guard<std::mutex> lock(mutex);
-                    progress.step(1.0 / static_cast<double>(frames));
-                }
-                const std::vector<int64_t> part{1, r.rows, n};
-                const attnroll_tensor out = r.frames_out(f, part);
-                check(attnroll_stream_result(stream.get(), &out), w.stem() + " frame " + std::to_string(f));
-            }
-        } catch (...) {
-            std::lock_guard<std::mutex> lock(mutex);
-            if (!first_error) first_error = std::current_exception();
-            failed = true;
+    const int64_t n = r.n;
+    const size_t frames = static_cast<size_t>(r.frames), workers = worker_count(frames, static_cast<size_t>(threads));
+    std::vector<std::vector<unsigned char>> slices(workers);  // one reused buffer per worker
+    std::mutex progress_mutex;
+    parallel_for(frames, workers, [&](size_t frame, size_t worker) {
+        const auto f = static_cast<int64_t>(frame);
+        std::vector<unsigned char> &slice = slices[worker];
+        auto stream = make_stream(config, 1, n, w.stem());
+        for (const ArrayInFile &s : spans) {
+            const int64_t heads = s.shape[1];
+            const size_t bytes = static_cast<size_t>(heads * n * n * attnroll_dtype_size(s.dtype));
+            slice.resize(bytes);
+            read_range(s.path, s.offset + static_cast<uint64_t>(f) * bytes, slice.data(), bytes);
+            const std::vector<int64_t> shape{1, heads, n, n};
+            const attnroll_tensor t{slice.data(), s.dtype, 4, shape.data(), nullptr};
+            check(attnroll_stream_push(stream.get(), &t), s.path);
+            std::lock_guard<std::mutex> lock(progress_mutex);
+            progress.step(1.0 / static_cast<double>(frames));
         }
-    };
-    std::vector<std::thread> pool;
-    try {
-        for (size_t t = 1; t < workers; ++t) pool.emplace_back(work);
-    } catch (const std::system_error &) {
-        // No more threads: the ones started and this one share the frames.
-    }
-    work();
-    for (std::thread &t : pool) t.join();
-    if (first_error) std::rethrow_exception(first_error);
+        const std::vector<int64_t> part{1, r.rows, n};
+        const attnroll_tensor out = r.frames_out(f, part);
+        check(attnroll_stream_result(stream.get(), &out), w.stem() + " frame " + std::to_string(f));
+    });
 }
 
 // Layers read whole (deflated, Fortran order, byte-swapped), one in memory at

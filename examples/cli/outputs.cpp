@@ -1,15 +1,10 @@
 #include "outputs.hpp"
 
-#include <algorithm>
-#include <atomic>
-#include <exception>
 #include <filesystem>
 #include <memory>
-#include <mutex>
-#include <system_error>
-#include <thread>
 
 #include "cli_error.hpp"
+#include "parallel_for.hpp"
 
 namespace cli {
 
@@ -36,34 +31,8 @@ void Outputs::commit(bool force, long threads) const {
         for (const File &f : files_)
             if (std::filesystem::exists(f.path)) throw Error(f.path + ": exists; pass --force to replace it");
 
-    std::atomic<size_t> next{0};
-    std::atomic<bool> failed{false};
-    std::exception_ptr first_error;
-    std::mutex error_mutex;
-    auto work = [&] {
-        while (!failed.load()) {
-            const size_t i = next++;
-            if (i >= files_.size()) return;
-            try {
-                files_[i].write(force);
-            } catch (...) {
-                std::lock_guard<std::mutex> lock(error_mutex);
-                if (!first_error) first_error = std::current_exception();
-                failed = true;
-            }
-        }
-    };
-    if (threads <= 0) threads = static_cast<long>(std::max(1u, std::thread::hardware_concurrency()));
-    const size_t helpers = std::min(files_.size(), static_cast<size_t>(threads)) - (files_.empty() ? 0 : 1);
-    std::vector<std::thread> pool;
-    try {
-        for (size_t t = 0; t < helpers; ++t) pool.emplace_back(work);
-    } catch (const std::system_error &) {
-        // No more threads: the ones started and this one share the work.
-    }
-    work();
-    for (std::thread &t : pool) t.join();
-    if (first_error) std::rethrow_exception(first_error);
+    parallel_for(files_.size(), threads > 0 ? static_cast<size_t>(threads) : 0,
+                 [&](size_t i, size_t) { files_[i].write(force); });
 }
 
 }  // namespace cli

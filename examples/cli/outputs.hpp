@@ -23,9 +23,9 @@ public:
 
     // Refuses, before writing anything, when a target exists and `force` is
     // false.  Then runs the writers on up to `threads` threads (0: one per
-    // core); encoding the heat maps is most of their work.  The first error
-    // is rethrown once every started writer has finished; a writer that
-    // fails leaves no file behind, and no writer is started after it.
+    // core, see parallel_for); encoding the heat maps is most of their work.
+    // A writer that fails leaves no file behind, no writer starts after it,
+    // and its error is rethrown once the running ones have finished.
     void commit(bool force, long threads = 0) const;
 
     std::vector<std::string> paths() const;

@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -13,11 +15,13 @@
 #include <cstring>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli_error.hpp"
 #include "npy.hpp"
 #include "outputs.hpp"
+#include "parallel_for.hpp"
 #include "png.hpp"
 
 namespace {
@@ -450,6 +454,34 @@ void test_outputs(const std::string &dir) {
     CHECK(leftover_temps(dir) == 0);
 }
 
+// parallel_for: every index once, worker ids in range, the first error back.
+void test_parallel_for() {
+    for (size_t threads : {size_t{0}, size_t{1}, size_t{3}, size_t{16}}) {
+        std::vector<std::atomic<int>> seen(50);
+        std::atomic<bool> worker_in_range{true};
+        const size_t workers = cli::worker_count(seen.size(), threads);
+        cli::parallel_for(seen.size(), threads, [&](size_t i, size_t worker) {
+            ++seen[i];
+            if (worker >= workers) worker_in_range = false;
+        });
+        bool once = true;
+        for (const auto &s : seen) once = once && s.load() == 1;
+        CHECK(once && worker_in_range.load());
+    }
+    CHECK(cli::worker_count(5, 16) == 5 && cli::worker_count(0, 4) == 1 && cli::worker_count(9, 2) == 2);
+    std::atomic<int> ran{0};
+    EXPECT_ERROR(cli::parallel_for(200, 2,
+                                   [&](size_t i, size_t) {
+                                       ++ran;
+                                       if (i == 3) throw cli::Error("task 3 failed");
+                                       std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                                   }),
+                 "task 3 failed");
+    CHECK(ran.load() < 20);  // nothing new starts after the failure (a task lasts 1 ms)
+    cli::parallel_for(0, 4, [&](size_t, size_t) { ran = -1; });
+    CHECK(ran.load() != -1);
+}
+
 int main(int argc, char **argv) {
     std::string parent = argc > 1 ? argv[1] : "/tmp";
     std::string templ = parent + "/test_formats.XXXXXX";
@@ -467,6 +499,7 @@ int main(int argc, char **argv) {
         test_files(dir);
         test_ranges(dir);
         test_outputs(dir);
+        test_parallel_for();
         test_png(dir);
     } catch (const std::exception &e) {
         ++g_failed;
