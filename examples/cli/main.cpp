@@ -255,16 +255,20 @@ Array load_layer(const LayerFile &f, std::vector<unsigned char> reuse) {
     return a;
 }
 
+// Whether a layer file can be read a frame at a time (stored or .npy, C
+// order, native byte order), and where its elements are.
+bool locate_frames(const std::string &path, bool npy, ArrayInFile &span) {
+    return (npy ? locate_npy(path, span) : locate_npz_member(path, "attention_weights", span)) && !span.fortran_order;
+}
+
 // Where each layer's elements are, when every layer of the window can be read
-// a frame at a time (C order, stored, native byte order); else empty.
+// a frame at a time; else empty.
 std::vector<ArrayInFile> layer_spans(const Window &w, long begin, long end) {
     std::vector<ArrayInFile> spans(static_cast<size_t>(end - begin));
     for (long l = begin; l < end; ++l) {
         const LayerFile &f = w.layers.at(l);
         ArrayInFile &span = spans[static_cast<size_t>(l - begin)];
-        if (!(f.npy ? locate_npy(f.path, span) : locate_npz_member(f.path, "attention_weights", span)) ||
-            span.fortran_order)
-            return {};
+        if (!locate_frames(f.path, f.npy, span)) return {};
         span.shape = layer_shape(f, span.shape);
     }
     return spans;
@@ -794,7 +798,7 @@ const char *kInfoHelp =
     "For each .npz or .npy: every array's key, shape, dtype and memory order, and\n"
     "what attnroll spatial or temporal would do with the file.\n";
 
-std::string role_of(const std::string &file, const Array &a) {
+std::string role_of(const std::string &path, const std::string &file, const Array &a) {
     static const std::regex spatial(
         R"(^video_(.+)_frames(\d+)-(\d+)_(?:backbone_vit_layer_|layer_backbone_vit_module_blocks_)(\d+)_attn(_collapsed)?\.(npz|npy)$)");
     static const std::regex temporal(R"(^video_(.+)_frames(\d+)-(\d+)_refiner_temporal_layer_(\d+)_attn\.npz$)");
@@ -805,9 +809,16 @@ std::string role_of(const std::string &file, const Array &a) {
         std::string what = "spatial layer " + std::string(m[4]) + " of video " + std::string(m[1]) + " frames " +
                            std::string(m[2]) + "-" + std::string(m[3]);
         if (a.shape.size() != rank) return what + ": WRONG RANK, expected " + (collapsed ? "[F,N,N]" : "[F,H,N,N]");
-        return what + (collapsed ? ": [F=" + std::to_string(a.shape[0]) + ", heads averaged, N=" + std::to_string(a.shape[2]) + "]"
-                                 : ": [F=" + std::to_string(a.shape[0]) + ",H=" + std::to_string(a.shape[1]) +
-                                       ",N=" + std::to_string(a.shape[3]) + "]");
+        ArrayInFile span;
+        const std::string reading = locate_frames(path, m[6] == "npy", span)
+                                        ? "; read a frame at a time (when every layer of its window is)"
+                                        : "; read whole, one layer in memory at a time (deflated, Fortran order or "
+                                          "byte-swapped)";
+        return what +
+               (collapsed ? ": [F=" + std::to_string(a.shape[0]) + ", heads averaged, N=" + std::to_string(a.shape[2]) + "]"
+                          : ": [F=" + std::to_string(a.shape[0]) + ",H=" + std::to_string(a.shape[1]) +
+                                ",N=" + std::to_string(a.shape[3]) + "]") +
+               reading;
     }
     if (std::regex_match(file, m, temporal))
         return "temporal layer file " + std::string(m[4]) + " of video " + std::string(m[1]) +
@@ -846,7 +857,7 @@ int cmd_info(int argc, char **argv) {
             const auto main_array = std::find_if(arrays.begin(), arrays.end(), [](const auto &kv) {
                 return kv.first == "attention_weights" || kv.first == "(npy)";
             });
-            if (main_array != arrays.end()) std::printf("  -> %s\n", role_of(file, main_array->second).c_str());
+            if (main_array != arrays.end()) std::printf("  -> %s\n", role_of(path, file, main_array->second).c_str());
         } catch (const Error &e) {
             std::fprintf(stderr, "attnroll: %s\n", e.what());
             status = kExitBadInput;

@@ -50,6 +50,14 @@ def test_info_spatial_layer(info_files):
     assert "deflat" in res.out.lower(), res
     assert "attention_weights" in res.out, res
     assert "spatial" in res.out.lower(), res
+    assert "read whole" in res.out, res  # deflated and Fortran order: not by frame
+
+
+def test_info_says_stored_c_order_is_read_by_frame(tmp_path, rng):
+    path = str(tmp_path / "video_2_frames0-2_backbone_vit_layer_0_attn.npz")
+    np.savez(path, attention_weights=peaky_softmax(rng, (3, 2, 17, 17)))
+    res = assert_ok(run_cli("info", path))
+    assert "read a frame at a time" in res.out, res
 
 
 def test_info_npy_and_multi_key(info_files):
