@@ -313,18 +313,22 @@ struct SpatialOptions {
     bool force = false, quiet = false;
 };
 
-// The rollout of one window, written into the .npy image saved as `rollout`.
+// The rollout of one window, written into the .npy image saved as `rollout`,
+// and the patch grid its maps are drawn on.
 struct WindowRollout {
     int64_t frames = 0, rows = 0, n = 0;
+    Grid grid;
     std::vector<unsigned char> image;
     float *data = nullptr;  // [frames, rows, n] inside image (64-byte offset: aligned)
 
-    void allocate(int64_t f, int64_t r, int64_t tokens) {
+    // Once the shape is known, before any work: a bad --grid is refused here.
+    void allocate(int64_t f, const SpatialOptions &o, int64_t tokens) {
         frames = f;
-        rows = r;
+        rows = o.query_rows.empty() ? tokens : static_cast<int64_t>(o.query_rows.size());
         n = tokens;
+        grid = grid_for(n, o.grid);
         size_t offset = 0;
-        image = npy_image_for(ATTNROLL_F32, {f, r, tokens}, &offset);
+        image = npy_image_for(ATTNROLL_F32, {f, rows, tokens}, &offset);
         data = reinterpret_cast<float *>(image.data() + offset);
     }
     attnroll_tensor frames_out(int64_t first, const std::vector<int64_t> &shape) const {
@@ -388,9 +392,7 @@ void roll_out_by_layer(const Window &w, long begin, long end, const Config &conf
         const LayerFile &f = w.layers.at(l);
         Array a = load_layer(f, std::move(recycled));
         if (!stream) {
-            r.allocate(a.shape[0], o.query_rows.empty() ? a.shape[3] : static_cast<int64_t>(o.query_rows.size()),
-                       a.shape[3]);
-            grid_for(r.n, o.grid);  // refused before the work, not after
+            r.allocate(a.shape[0], o, a.shape[3]);
             stream = make_stream(config, r.frames, r.n, f.path);
         } else if (a.shape[0] != r.frames || a.shape[3] != r.n) {
             throw Error(frames_mismatch(f.path, a.shape[0], a.shape[3], begin, r.frames, r.n));
@@ -427,14 +429,13 @@ std::vector<std::string> spatial_window(const Window &w, const SpatialOptions &o
         for (const ArrayInFile &s : spans)
             if (s.shape[0] != frames || s.shape[3] != n)
                 throw Error(frames_mismatch(s.path, s.shape[0], s.shape[3], begin, frames, n));
-        grid_for(n, o.grid);
-        r.allocate(frames, o.query_rows.empty() ? n : static_cast<int64_t>(o.query_rows.size()), n);
+        r.allocate(frames, o, n);
         check(attnroll_config_set_int(config.handle, ATTNROLL_OPT_THREADS, 1), "--threads");
         roll_out_by_frame(w, spans, config, o.threads, progress, r);
     } else {
         roll_out_by_layer(w, begin, end, config, o, progress, r);
     }
-    const Grid grid = grid_for(r.n, o.grid);
+    const Grid grid = r.grid;
     const int64_t frames = r.frames, rows = r.rows, n = r.n;
     const float *result = r.data;
     std::vector<unsigned char> image = std::move(r.image);

@@ -806,18 +806,32 @@ void read_range(const std::string &path, uint64_t offset, void *dest, size_t siz
 
 namespace {
 
-// The .npy header at `at` in the file, read in two steps (its fixed prefix
-// says how long the rest is).  `total` is the .npy's whole size.
-NpyLayout read_layout(const std::string &path, uint64_t at, uint64_t total, const std::string &where) {
-    unsigned char prefix[12] = {};
-    if (total < sizeof prefix) return parse_layout(prefix, 0, total, where);  // the "bad magic" error
-    read_range(path, at, prefix, sizeof prefix);
+// The file's first bytes (up to 64 KiB), where np.savez puts its first
+// members' local headers and .npy headers, and a .npy file has its header.
+std::vector<unsigned char> file_head(const std::string &path, uint64_t file_size) {
+    std::vector<unsigned char> head(static_cast<size_t>(std::min<uint64_t>(file_size, 65536)));
+    read_range(path, 0, head.data(), head.size());
+    return head;
+}
+
+// The .npy header at `at` in the file; `total` is the .npy's whole size.  It
+// is parsed from `head` when it lies within it, else read from the file.
+NpyLayout layout_at(const std::string &path, const std::vector<unsigned char> &head, uint64_t at, uint64_t total,
+                    const std::string &where) {
+    auto bytes_at = [&](std::vector<unsigned char> &scratch, size_t size) -> const unsigned char * {
+        if (at + size <= head.size()) return head.data() + at;
+        scratch.resize(size);
+        read_range(path, at, scratch.data(), size);
+        return scratch.data();
+    };
+    std::vector<unsigned char> scratch;
+    if (total < 12) return parse_layout(head.data(), 0, total, where);  // the "bad magic" error
+    const unsigned char *prefix = bytes_at(scratch, 12);
     const size_t header_len = prefix[6] == 1 ? (size_t{prefix[8]} | size_t{prefix[9]} << 8)
                                              : (size_t{prefix[8]} | size_t{prefix[9]} << 8 |
                                                 size_t{prefix[10]} << 16 | size_t{prefix[11]} << 24);
-    std::vector<unsigned char> head(static_cast<size_t>(std::min<uint64_t>(total, 12 + uint64_t{header_len})));
-    read_range(path, at, head.data(), head.size());
-    return parse_layout(head.data(), head.size(), total, where);
+    const auto size = static_cast<size_t>(std::min<uint64_t>(total, 12 + uint64_t{header_len}));
+    return parse_layout(bytes_at(scratch, size), size, total, where);
 }
 
 ArrayInFile span_of(const std::string &path, uint64_t at, const NpyLayout &l) {
@@ -835,7 +849,8 @@ ArrayInFile span_of(const std::string &path, uint64_t at, const NpyLayout &l) {
 bool locate_npy(const std::string &path, ArrayInFile &out) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
-    const NpyLayout l = read_layout(path, 0, static_cast<uint64_t>(st.st_size), path);
+    const auto size = static_cast<uint64_t>(st.st_size);
+    const NpyLayout l = layout_at(path, file_head(path, size), 0, size, path);
     if (l.swap) return false;
     out = span_of(path, 0, l);
     return true;
@@ -854,12 +869,11 @@ bool locate_npz_member(const std::string &path, const std::string &key, ArrayInF
     }
     // libzip does not say where a member's data starts.  Its local header
     // ("PK\3\4", 26 bytes of fields, the name, an extra field) is looked for
-    // in the archive's first 64 KiB, where np.savez puts its first members,
-    // and checked against the directory's size and the .npy magic.
+    // in the archive's first bytes (file_head) and checked against the
+    // directory's size and the .npy magic.
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) return false;
-    std::vector<unsigned char> head(static_cast<size_t>(std::min<off_t>(st.st_size, 65536)));
-    read_range(path, 0, head.data(), head.size());
+    const std::vector<unsigned char> head = file_head(path, static_cast<uint64_t>(st.st_size));
     for (size_t from = 30; from < head.size();) {
         const void *hit = memmem(head.data() + from, head.size() - from, member.data(), member.size());
         if (!hit) break;
@@ -873,7 +887,7 @@ bool locate_npz_member(const std::string &path, const std::string &key, ArrayInF
         if (data + sb.size > static_cast<uint64_t>(st.st_size) || data + sizeof kMagic > head.size() ||
             std::memcmp(head.data() + data, kMagic, sizeof kMagic) != 0)
             continue;
-        const NpyLayout l = read_layout(path, data, sb.size, path + ":" + member);
+        const NpyLayout l = layout_at(path, head, data, sb.size, path + ":" + member);
         if (l.swap) return false;
         out = span_of(path, data, l);
         return true;
