@@ -445,6 +445,95 @@ ATTNROLL_API int32_t attnroll_stream_info(const attnroll_stream *stream, int64_t
 /* Frees a stream.  NULL is a no-op. */
 ATTNROLL_API void attnroll_stream_destroy(attnroll_stream *stream);
 
+/* ------------------------------------------------------------------------ */
+/* BLAS kernel and CPU                                                       */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * OpenBLAS picks its compute kernels ("core") from the CPU at load time.  A
+ * release older than the CPU does not recognise it and silently falls back to
+ * its oldest x86-64 kernels (Prescott, SSE3): OpenBLAS 0.3.21 (Debian 12) on
+ * a recent Xeon runs sgemm about 6x slower than its SkylakeX kernels would.
+ * The environment variable OPENBLAS_CORETYPE, read when OpenBLAS is loaded,
+ * forces a kernel; it must be set before the process starts (a library cannot
+ * switch kernels once loaded).  These functions tell a program whether that
+ * happened and what fixes it; they never print and never change anything.
+ */
+
+/* Vector instruction levels (fixed forever), in increasing order. */
+#define ATTNROLL_SIMD_UNKNOWN 0 /* not x86-64, or a kernel name not in the table  */
+#define ATTNROLL_SIMD_SSE     1 /* SSE2/SSE3 (Prescott, Core2, Nehalem, ...)      */
+#define ATTNROLL_SIMD_AVX     2 /* AVX with the OS saving YMM state (Sandybridge) */
+#define ATTNROLL_SIMD_AVX2    3 /* AVX2 + FMA (Haswell, Zen)                      */
+#define ATTNROLL_SIMD_AVX512  4 /* AVX-512 F, BW, DQ and VL with the OS saving ZMM
+                                   state (SkylakeX, Cooperlake, SapphireRapids)  */
+
+/*
+ * What attnroll_blas_report fills in.  Strings are NUL-terminated, truncated
+ * to fit.  The layout is fixed forever; new facts come as new functions.
+ *
+ * blas              the BLAS's own description, e.g.
+ *                   "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Prescott MAX_THREADS=64".
+ * kernel            the kernel in use, e.g. "Prescott", "SkylakeX".
+ * kernel_level      the ATTNROLL_SIMD_* level that kernel is written for
+ *                   (ATTNROLL_SIMD_UNKNOWN for a name not in attnroll's table).
+ * cpu_level         the best ATTNROLL_SIMD_* level this CPU and OS support,
+ *                   from CPUID and XGETBV (ATTNROLL_SIMD_UNKNOWN off x86-64).
+ * kernel_below_cpu  1 when both levels are known and kernel_level < cpu_level
+ *                   (the kernel leaves speed unused), else 0.
+ * best_kernel       the OpenBLAS core name for cpu_level: "SkylakeX" (AVX512),
+ *                   "Haswell" (AVX2), "Sandybridge" (AVX), "" otherwise.
+ * fix               when kernel_below_cpu: the environment setting that selects
+ *                   best_kernel, "OPENBLAS_CORETYPE=SkylakeX"; else "".
+ * coretype_env      the value of OPENBLAS_CORETYPE in this process's
+ *                   environment now ("" when unset).
+ */
+typedef struct attnroll_blas_info {
+    char    blas[128];
+    char    kernel[32];
+    int32_t kernel_level;
+    int32_t cpu_level;
+    int32_t kernel_below_cpu;
+    char    best_kernel[32];
+    char    fix[64];
+    char    coretype_env[32];
+} attnroll_blas_info;
+
+/*
+ * Reports the BLAS in use, its kernel, and what the CPU supports.
+ *   [out] info  filled in; must not be NULL.
+ * Cheap (a few CPUID instructions); may be called at any time from any thread.
+ * @return ATTNROLL_OK, or ATTNROLL_E_ARGUMENT if info is NULL.
+ */
+ATTNROLL_API int32_t attnroll_blas_report(attnroll_blas_info *info);
+
+/*
+ * The ATTNROLL_SIMD_* level an OpenBLAS x86-64 core name is written for
+ * (case-insensitive, as OPENBLAS_CORETYPE is read), e.g. 4 for "SkylakeX",
+ * 1 for "Prescott".  A program can refuse to force a kernel above the CPU's
+ * level, which would stop on an illegal instruction.
+ * @return the level, or ATTNROLL_SIMD_UNKNOWN for NULL or an unknown name.
+ */
+ATTNROLL_API int32_t attnroll_blas_kernel_level(const char *core_name);
+
+/*
+ * Checks the kernel in use against plain loops: single and double precision
+ * general matrix products (cblas_sgemm and cblas_dgemm, both transpose
+ * settings, sizes that reach the kernels' edge cases) of fixed pseudo-random
+ * matrices.  A kernel forced with OPENBLAS_CORETYPE onto a CPU its OpenBLAS
+ * build does not know has been seen to compute wrong results; run this before
+ * trusting one.  Takes about a millisecond; uses one thread.
+ *   [out] passed         1 when every product is within tolerance
+ *                        (|error| <= 1e-4 * sum |a_ik * b_kj| for single,
+ *                        1e-12 * the same for double precision), else 0.
+ *                        Must not be NULL.
+ *   [out] max_rel_error  the largest |error| / sum |a_ik * b_kj| seen; may
+ *                        be NULL.
+ * @return ATTNROLL_OK (whatever the verdict: see passed),
+ *         ATTNROLL_E_ARGUMENT (passed NULL), ATTNROLL_E_MEMORY.
+ */
+ATTNROLL_API int32_t attnroll_blas_selfcheck(int32_t *passed, double *max_rel_error);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -1,10 +1,12 @@
 // Every extern "C" entry point: clear the thread's message, run the C++ code,
 // and turn whatever it throws into a status.  Nothing escapes this file.
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <new>
 
 #include "attnroll.h"
+#include "blas_report.hpp"
 #include "config.hpp"
 #include "error.hpp"
 #include "post.hpp"
@@ -246,5 +248,26 @@ int32_t attnroll_stream_info(const attnroll_stream *stream, int64_t *layers_push
 }
 
 void attnroll_stream_destroy(attnroll_stream *stream) { delete stream; }
+
+/* ---- BLAS kernel and CPU ---- */
+
+int32_t attnroll_blas_report(attnroll_blas_info *info) {
+    return guarded([&] {
+        require(info, "info");
+        attnroll::blas_report(*info);
+    });
+}
+
+int32_t attnroll_blas_kernel_level(const char *core_name) { return attnroll::blas_kernel_level(core_name); }
+
+int32_t attnroll_blas_selfcheck(int32_t *passed, double *max_rel_error) {
+    return guarded([&] {
+        require(passed, "passed");
+        double single = 0, dbl = 0;
+        attnroll::blas_selfcheck(single, dbl);
+        *passed = single <= 1e-4 && dbl <= 1e-12;
+        if (max_rel_error) *max_rel_error = std::max(single, dbl);
+    });
+}
 
 }  // extern "C"
