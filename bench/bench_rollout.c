@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "attnroll.h"
+#include "blas_autofix.h"
 
 #ifndef ATTNROLL_NUMPY_SPEC
 #define ATTNROLL_NUMPY_SPEC "bench/numpy_spec.py"
@@ -613,12 +614,14 @@ static int run_numpy(long frames, const char *script, double *ms64, double *ms32
 typedef struct bench_options {
     long frames, reps, threads, mem_frames;
     int quick, numpy, frames_given, reps_given;
+    const char *blas_core;
 } bench_options;
 
 static void usage(FILE *to)
 {
     fprintf(to,
             "usage: attnroll_bench [--frames F] [--reps R] [--threads T] [--quick] [--numpy]\n"
+            "                      [--blas-core auto|keep|NAME]\n"
             "  --frames F   frames of the ViT-L case (L=24, H=16, N=433), 1..64 (default 4;\n"
             "               one frame is 288 MB of float32 attention)\n"
             "  --reps R     timed repetitions per case, median reported, 1..%d (default 5)\n"
@@ -626,7 +629,10 @@ static void usage(FILE *to)
             "               the floors, 1..%d (default: attnroll's default, see attnroll.h)\n"
             "  --quick      small smoke run: 1 frame, 3 repetitions, smaller memory test\n"
             "  --numpy      also run %s\n"
-            "               with /usr/bin/python3 and print the speed-up\n",
+            "               with /usr/bin/python3 and print the speed-up\n"
+            "  --blas-core  OpenBLAS kernel, as for the attnroll tool: auto (default) re-runs\n"
+            "               the benchmark with OPENBLAS_CORETYPE set when OpenBLAS picked a\n"
+            "               kernel below the CPU's; keep runs what OpenBLAS picked; NAME forces it\n",
             MAX_REPS, MAX_WORKERS, ATTNROLL_NUMPY_SPEC);
 }
 
@@ -658,6 +664,14 @@ static int parse_args(int argc, char **argv, bench_options *o)
             continue;
         } else if (strcmp(opt, "--numpy") == 0) {
             o->numpy = 1;
+            continue;
+        } else if (strcmp(opt, "--blas-core") == 0 || strncmp(opt, "--blas-core=", 12) == 0) {
+            /* applied by blas_autofix before anything else runs */
+            if (opt[11] == '\0' && i + 1 >= argc) {
+                fprintf(stderr, "attnroll_bench: --blas-core needs a value\n");
+                return 2;
+            }
+            o->blas_core = opt[11] == '=' ? opt + 12 : argv[++i];
             continue;
         } else if (strcmp(opt, "--frames") == 0) {
             target = &o->frames, hi = 64;
@@ -771,6 +785,15 @@ int main(int argc, char **argv)
 
     if (rc == 1) return 0;
     if (rc != 0) return 2;
+    {
+        /* Before any BLAS work: measure the kernel the CPU deserves (this may
+         * re-execute the benchmark with OPENBLAS_CORETYPE set). */
+        char err[256];
+        if (blas_autofix(o.blas_core, argv, err, sizeof err) != 0) {
+            fprintf(stderr, "attnroll_bench: %s\n", err);
+            return 2;
+        }
+    }
     init_tables();
     memset(&b, 0, sizeof b);
 
@@ -783,7 +806,8 @@ int main(int argc, char **argv)
     if (workers < 1) workers = 1;
     if (workers > MAX_WORKERS) workers = MAX_WORKERS;
     printf("attnroll %s benchmark%s\n", attnroll_version_string(), o.quick ? " (--quick)" : "");
-    printf("OpenBLAS: config \"%s\", core %s\n", openblas_get_config(), openblas_get_corename());
+    printf("OpenBLAS: config \"%s\"\n", openblas_get_config());
+    printf("OpenBLAS kernel: %s; the floors and every case below run on it\n", blas_autofix_summary());
     printf("threads: %d online processors; OpenBLAS threads at start %d; attnroll workers %d "
            "(%s); floors measured on %d thread%s\n",
            online, blas_threads_start, workers,
