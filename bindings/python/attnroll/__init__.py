@@ -10,17 +10,28 @@ numpy arrays.  Calls release the GIL while the library works.
     layers = [np.random.rand(4, 16, 197, 197).astype(np.float32) for _ in range(12)]
     R = attnroll.spatial(layers)                    # [4, 197, 197]
     cls = attnroll.spatial(layers, query_rows=[0])  # [4, 1, 197]
+
+At import, when OpenBLAS runs kernels below what the CPU supports (an
+OpenBLAS older than the CPU falls back to its SSE3 "Prescott" kernels), one
+RuntimeWarning gives the environment setting that fixes it, e.g.
+OPENBLAS_CORETYPE=SkylakeX; blas_info() reports the same facts.  Silence it
+with a warnings filter set before the import,
+
+    warnings.filterwarnings("ignore", message="attnroll: OpenBLAS", category=RuntimeWarning)
+
+or PYTHONWARNINGS=ignore:attnroll:RuntimeWarning in the environment.
 """
 
 import ctypes
 
 import numpy as np
 
-from . import _lib
+from . import _blas, _lib
 from ._arrays import Views, input_view, out_code, as_array
 from ._errors import (ArgumentError, DtypeError, Error, InternalError, OutOfMemoryError,
                       OverlapError, ShapeError, StateError, check)
 from ._options import Config, _index
+from ._blas import blas_info, blas_kernel_level, blas_selfcheck
 
 __version__ = ".".join(map(str, _lib.PACKAGE_VERSION))
 library_path = _lib.library_path
@@ -29,7 +40,10 @@ __all__ = [
     "spatial", "temporal", "select_instance", "minmax_rows", "column_mean", "minmax", "Stream",
     "Error", "ArgumentError", "ShapeError", "DtypeError", "OverlapError", "StateError",
     "OutOfMemoryError", "InternalError", "version_number", "library_path", "__version__",
+    "blas_info", "blas_kernel_level", "blas_selfcheck",
 ]
+
+_blas.warn_if_kernel_below_cpu()
 
 
 def version_number():

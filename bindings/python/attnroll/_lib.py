@@ -18,6 +18,10 @@ F32, F64, F16, BF16 = 1, 2, 3, 4
 OPT_QUERY_ROWS, OPT_LAYER_BEGIN, OPT_LAYER_END, OPT_THREADS, OPT_RESIDUAL = 1, 2, 3, 4, 5
 OPTION_INT, OPTION_FLOAT, OPTION_INTS = 1, 2, 3
 
+# Vector instruction levels (ATTNROLL_SIMD_*), in increasing order.
+SIMD_UNKNOWN, SIMD_SSE, SIMD_AVX, SIMD_AVX2, SIMD_AVX512 = range(5)
+SIMD_NAMES = ("UNKNOWN", "SSE", "AVX", "AVX2", "AVX512")
+
 
 class Tensor(ctypes.Structure):
     """attnroll_tensor: strides in elements."""
@@ -37,6 +41,21 @@ class _Config(ctypes.Structure):
 
 class _Stream(ctypes.Structure):
     pass
+
+
+class BlasInfo(ctypes.Structure):
+    """attnroll_blas_info: NUL-terminated strings in fixed arrays."""
+
+    _fields_ = [
+        ("blas", ctypes.c_char * 128),
+        ("kernel", ctypes.c_char * 32),
+        ("kernel_level", ctypes.c_int32),
+        ("cpu_level", ctypes.c_int32),
+        ("kernel_below_cpu", ctypes.c_int32),
+        ("best_kernel", ctypes.c_char * 32),
+        ("fix", ctypes.c_char * 64),
+        ("coretype_env", ctypes.c_char * 32),
+    ]
 
 
 ConfigPtr = ctypes.POINTER(_Config)
@@ -74,6 +93,9 @@ SIGNATURES = [
     ("attnroll_stream_result", [StreamPtr, _T], _i32),
     ("attnroll_stream_info", [StreamPtr, _pi64, _pi64], _i32),
     ("attnroll_stream_destroy", [StreamPtr], None),
+    ("attnroll_blas_report", [ctypes.POINTER(BlasInfo)], _i32),
+    ("attnroll_blas_kernel_level", [ctypes.c_char_p], _i32),
+    ("attnroll_blas_selfcheck", [_pi32, _pf64], _i32),
 ]
 
 
