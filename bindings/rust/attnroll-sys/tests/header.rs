@@ -6,7 +6,8 @@
 //! - every `#define ATTNROLL_*` constant has a `pub const` of the mapped type
 //!   in src/lib.rs, and src/lib.rs defines no other constant;
 //! - a C program compiled from the header prints sizeof/offsetof of
-//!   attnroll_tensor and the value of every constant, and they equal Rust's.
+//!   attnroll_tensor and attnroll_blas_info and the value of every constant,
+//!   and they equal Rust's.
 //!
 //! (build.rs also generates `const _: unsafe extern "C" fn(..) = NAME;` for
 //! every header function into src/lib.rs's unit tests, so the types checked
@@ -250,6 +251,23 @@ fn constants_match_the_header() {
     }
 }
 
+/// The size of what a raw pointer points to (without reading it).
+fn pointee_size<T>(_: *const T) -> usize {
+    size_of::<T>()
+}
+
+/// The fields of attnroll_blas_info, in the header's order.
+const BLAS_INFO_FIELDS: [&str; 8] = [
+    "blas",
+    "kernel",
+    "kernel_level",
+    "cpu_level",
+    "kernel_below_cpu",
+    "best_kernel",
+    "fix",
+    "coretype_env",
+];
+
 /// Compiles a C program that prints what the C compiler sees and returns its
 /// output as name -> value.
 fn c_probe(h: &header::Header) -> BTreeMap<String, String> {
@@ -270,6 +288,25 @@ fn c_probe(h: &header::Header) -> BTreeMap<String, String> {
         writeln!(
             src,
             "printf(\"sizeof.{0} %lu\\n\", (unsigned long)sizeof(((attnroll_tensor *)0)->{0}));",
+            field
+        )
+        .unwrap();
+    }
+    src.push_str(
+        "{ struct blas_probe { char c; attnroll_blas_info i; };\n\
+         printf(\"blas_info.sizeof %lu\\n\", (unsigned long)sizeof(attnroll_blas_info));\n\
+         printf(\"blas_info.alignof %lu\\n\", (unsigned long)offsetof(struct blas_probe, i)); }\n",
+    );
+    for field in BLAS_INFO_FIELDS {
+        writeln!(
+            src,
+            "printf(\"blas_info.offsetof.{0} %lu\\n\", (unsigned long)offsetof(attnroll_blas_info, {0}));",
+            field
+        )
+        .unwrap();
+        writeln!(
+            src,
+            "printf(\"blas_info.sizeof.{0} %lu\\n\", (unsigned long)sizeof(((attnroll_blas_info *)0)->{0}));",
             field
         )
         .unwrap();
@@ -370,6 +407,50 @@ fn layout_and_values_match_the_c_compiler() {
     for (field, offset, size) in offsets {
         expect(format!("offsetof.{}", field), offset.to_string());
         expect(format!("sizeof.{}", field), size.to_string());
+    }
+    // attnroll_blas_info: the same size, alignment, and field offsets and sizes.
+    {
+        use attnroll_sys::attnroll_blas_info;
+        let t = MaybeUninit::<attnroll_blas_info>::uninit();
+        let base = t.as_ptr() as usize;
+        // SAFETY: addr_of! takes field addresses without reading the uninitialised value.
+        let fields: [(usize, usize); 8] = unsafe {
+            let p = t.as_ptr();
+            [
+                (
+                    std::ptr::addr_of!((*p).blas) as usize - base,
+                    pointee_size(std::ptr::addr_of!((*p).blas)),
+                ),
+                (
+                    std::ptr::addr_of!((*p).kernel) as usize - base,
+                    pointee_size(std::ptr::addr_of!((*p).kernel)),
+                ),
+                (std::ptr::addr_of!((*p).kernel_level) as usize - base, size_of::<i32>()),
+                (std::ptr::addr_of!((*p).cpu_level) as usize - base, size_of::<i32>()),
+                (
+                    std::ptr::addr_of!((*p).kernel_below_cpu) as usize - base,
+                    size_of::<i32>(),
+                ),
+                (
+                    std::ptr::addr_of!((*p).best_kernel) as usize - base,
+                    pointee_size(std::ptr::addr_of!((*p).best_kernel)),
+                ),
+                (
+                    std::ptr::addr_of!((*p).fix) as usize - base,
+                    pointee_size(std::ptr::addr_of!((*p).fix)),
+                ),
+                (
+                    std::ptr::addr_of!((*p).coretype_env) as usize - base,
+                    pointee_size(std::ptr::addr_of!((*p).coretype_env)),
+                ),
+            ]
+        };
+        expect("blas_info.sizeof".into(), size_of::<attnroll_blas_info>().to_string());
+        expect("blas_info.alignof".into(), align_of::<attnroll_blas_info>().to_string());
+        for (field, (offset, size)) in BLAS_INFO_FIELDS.iter().zip(fields) {
+            expect(format!("blas_info.offsetof.{}", field), offset.to_string());
+            expect(format!("blas_info.sizeof.{}", field), size.to_string());
+        }
     }
     let rust_values = generated::rust_constant_values();
     assert_eq!(rust_values.len(), h.constants.len());

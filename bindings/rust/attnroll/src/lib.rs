@@ -45,7 +45,26 @@
 //!
 //! The library is linked by the `attnroll-sys` crate: from `ATTNROLL_LIB_DIR`
 //! if set, else from `pkg-config --libs attnroll`.
+//!
+//! **BLAS kernel.** An OpenBLAS older than the CPU falls back to its oldest
+//! x86-64 kernels (Prescott, SSE3): Debian 12's OpenBLAS 0.3.21 on a recent
+//! AVX-512 Xeon multiplies matrices about 6x slower than it could, silently.
+//! [`blas_info`] reports the BLAS, its kernel and what the CPU supports; when
+//! [`BlasInfo::kernel_below_cpu`] is true, [`BlasInfo::fix`] is the setting
+//! that fixes it (`OPENBLAS_CORETYPE=SkylakeX`), which must be in the
+//! environment before the program starts.  The library and this crate never
+//! print: a program decides whether to show [`BlasInfo::advice`].
+//! [`blas_selfcheck`] checks the kernel's products against plain loops.
+//!
+//! ```
+//! let info = attnroll::blas_info();
+//! println!("BLAS kernel {} ({}), CPU {}", info.kernel, info.kernel_level, info.cpu_level);
+//! if let Some(advice) = info.advice() {
+//!     eprintln!("warning: {}", advice);
+//! }
+//! ```
 
+mod blas;
 mod config;
 mod error;
 mod rollout;
@@ -54,6 +73,7 @@ mod tensor;
 
 pub use attnroll_sys as sys;
 
+pub use crate::blas::{blas_info, blas_kernel_level, blas_selfcheck, BlasInfo, SimdLevel};
 pub use crate::config::Config;
 pub use crate::error::{Error, Status};
 pub use crate::rollout::{
