@@ -21,7 +21,6 @@
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 
-#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,6 +29,8 @@
 #include <time.h>
 
 #include "attnroll.h"
+#include "parse_long.h"
+#include "synth.h"
 
 /* The demo keeps the whole stack in memory; refuse sizes beyond this. */
 #define DEMO_MAX_INPUT_BYTES 16e9
@@ -49,19 +50,6 @@ static void usage(FILE *to)
             "               tokens N = 1 (CLS) + R*C\n");
 }
 
-/* Parses a whole decimal integer in [lo, hi]: digits only, nothing after. */
-static int parse_long(const char *text, long lo, long hi, long *value)
-{
-    char *end = NULL;
-    long v;
-    if (text[0] < '0' || text[0] > '9') return 0;
-    errno = 0;
-    v = strtol(text, &end, 10);
-    if (errno != 0 || *end != '\0' || v < lo || v > hi) return 0;
-    *value = v;
-    return 1;
-}
-
 /* Parses "RxC" with R, C in [1, 128]. */
 static int parse_grid(const char *text, long *rows, long *cols)
 {
@@ -74,7 +62,7 @@ static int parse_grid(const char *text, long *rows, long *cols)
     if (x == NULL) x = strchr(buf, 'X');
     if (x == NULL) return 0;
     *x = '\0';
-    return parse_long(buf, 1, 128, rows) && parse_long(x + 1, 1, 128, cols);
+    return parse_long_in(buf, 1, 128, rows) && parse_long_in(x + 1, 1, 128, cols);
 }
 
 /* @return 0 to run, 1 to exit successfully (--help), 2 on a bad command line. */
@@ -107,11 +95,11 @@ static int parse_args(int argc, char **argv, demo_options *o)
         }
         val = argv[++i];
         if (strcmp(opt, "--frames") == 0)
-            ok = parse_long(val, 1, 256, &o->frames);
+            ok = parse_long_in(val, 1, 256, &o->frames);
         else if (strcmp(opt, "--layers") == 0)
-            ok = parse_long(val, 1, 256, &o->layers);
+            ok = parse_long_in(val, 1, 256, &o->layers);
         else if (strcmp(opt, "--heads") == 0)
-            ok = parse_long(val, 1, 256, &o->heads);
+            ok = parse_long_in(val, 1, 256, &o->heads);
         else
             ok = parse_grid(val, &o->grid_rows, &o->grid_cols);
         if (!ok) {
@@ -132,127 +120,6 @@ static double now_seconds(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* Multiplicative noise exp(u), u uniform in [0, 0.5) on 64 levels, six bits of
- * a xorshift64* draw at a time. */
-#define NOISE_LEVELS 64
-typedef struct noise_source {
-    uint64_t state, bits;
-    int left;
-    float table[NOISE_LEVELS];
-} noise_source;
-
-static void noise_init(noise_source *n, uint64_t seed)
-{
-    int q;
-    n->state = seed;
-    n->bits = 0;
-    n->left = 0;
-    for (q = 0; q < NOISE_LEVELS; q++) n->table[q] = (float)exp(0.5 * q / NOISE_LEVELS);
-}
-
-static float noise_next(noise_source *n)
-{
-    float v;
-    if (n->left == 0) {
-        uint64_t x = n->state;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        n->state = x;
-        n->bits = x * 0x2545F4914F6CDD1DULL;
-        n->left = 10;
-    }
-    v = n->table[n->bits & (NOISE_LEVELS - 1)];
-    n->bits >>= 6;
-    n->left--;
-    return v;
-}
-
-/* Where the blob is in frame f of F: it crosses the grid diagonally. */
-static void blob_centre(long f, long frames, long rows, long cols, long *r, long *c)
-{
-    double t = frames > 1 ? (double)f / (double)(frames - 1) : 0.0;
-    *r = (long)floor((0.2 + 0.6 * t) * (double)(rows - 1) + 0.5);
-    *c = (long)floor((0.25 + 0.5 * t) * (double)(cols - 1) + 0.5);
-}
-
-/* Scratch tables for synthesize_layer. */
-typedef struct synth_tables {
-    float *key_exp;   /* [N]: exp(key term) for a patch query */
-    float *cls_exp;   /* [N]: exp(logit) for the CLS query, noise aside */
-    float *local_exp; /* [(2R-1) x (2C-1)]: exp(local term) by grid offset */
-    noise_source noise;
-} synth_tables;
-
-static float gaussian_bump(long dr, long dc, double width)
-{
-    return (float)exp(-(double)(dr * dr + dc * dc) / (2.0 * width * width));
-}
-
-/*
- * Writes layer `layer` as a C-contiguous [F,H,N,N] float array.  Row i of
- * head h in frame f is softmax_j(logit[i,j]) with, for a patch query i,
- *   logit = key term   (j = CLS: 1; j a patch: s * bump(j - blob))
- *         + local term (j a patch: 2.5 * bump(j - i), width 1)
- *         + noise in [0, 0.5)
- * and for the CLS query (i = 0): 1 + 2 * s * bump(j - blob) + noise.  The
- * strength s depends on the head (every fourth head ignores the blob) and
- * grows with depth.  Since exp(a + b + c) = exp(a) exp(b) exp(c), each
- * exponential is tabulated once per frame and head, or per grid offset.
- */
-static void synthesize_layer(float *dst, const demo_options *o, long layer, synth_tables *t)
-{
-    const long R = o->grid_rows, C = o->grid_cols, N = 1 + R * C;
-    const long offsets_c = 2 * C - 1;
-    long f, h, i, j, dr, dc;
-    for (dr = -(R - 1); dr <= R - 1; dr++)
-        for (dc = -(C - 1); dc <= C - 1; dc++)
-            t->local_exp[(dr + R - 1) * offsets_c + (dc + C - 1)] =
-                (float)exp(2.5 * (double)gaussian_bump(dr, dc, 1.0));
-
-    for (f = 0; f < o->frames; f++) {
-        long br, bc;
-        blob_centre(f, o->frames, R, C, &br, &bc);
-        for (h = 0; h < o->heads; h++) {
-            const double strength = (h % 4 == 3) ? 0.0 : (2.0 + (double)(h % 4)) *
-                                    (0.6 + 0.8 * (double)layer / (double)o->layers);
-            const double width = 1.2 + 0.4 * (double)(h % 3);
-            float *head = dst + (size_t)(f * o->heads + h) * (size_t)N * (size_t)N;
-            t->key_exp[0] = (float)exp(1.0);
-            t->cls_exp[0] = 1.0f;
-            for (j = 1; j < N; j++) {
-                double blob = strength * (double)gaussian_bump((j - 1) / C - br, (j - 1) % C - bc, width);
-                t->key_exp[j] = (float)exp(blob);
-                t->cls_exp[j] = (float)exp(2.0 * blob + 1.0);
-            }
-            for (i = 0; i < N; i++) {
-                float *row = head + (size_t)i * (size_t)N;
-                float sum = 0.0f, scale;
-                if (i == 0) {
-                    for (j = 0; j < N; j++) {
-                        row[j] = noise_next(&t->noise) * t->cls_exp[j];
-                        sum += row[j];
-                    }
-                } else {
-                    const long qr = (i - 1) / C, qc = (i - 1) % C;
-                    long kr, kc;
-                    row[0] = noise_next(&t->noise) * t->key_exp[0];
-                    sum = row[0];
-                    for (kr = 0, j = 1; kr < R; kr++) {
-                        const float *local = t->local_exp + (kr - qr + R - 1) * offsets_c + (C - 1 - qc);
-                        for (kc = 0; kc < C; kc++, j++) {
-                            row[j] = noise_next(&t->noise) * t->key_exp[j] * local[kc];
-                            sum += row[j];
-                        }
-                    }
-                }
-                scale = 1.0f / sum;
-                for (j = 0; j < N; j++) row[j] *= scale;
-            }
-        }
-    }
 }
 
 static int report_failure(const char *what, int32_t status)
@@ -303,7 +170,7 @@ int main(int argc, char **argv)
     size_t layer_elems, n_elems;
     double input_bytes, t0, t_gen, t_full, t_cls;
     float **layer_data = NULL, *full = NULL, *cls = NULL;
-    synth_tables tables;
+    synth_blob blob;
     attnroll_tensor *layers = NULL;
     attnroll_config *config = NULL;
     int64_t in_shape[4], full_shape[3], cls_shape[3];
@@ -339,15 +206,15 @@ int main(int argc, char **argv)
     /* ---- synthesize the stack: one [F,H,N,N] array per layer ---- */
     layer_data = calloc((size_t)o.layers, sizeof *layer_data);
     layers = calloc((size_t)o.layers, sizeof *layers);
-    tables.key_exp = malloc((size_t)N * sizeof *tables.key_exp);
-    tables.cls_exp = malloc((size_t)N * sizeof *tables.cls_exp);
-    tables.local_exp = malloc((size_t)(2 * o.grid_rows - 1) * (size_t)(2 * o.grid_cols - 1) *
-                              sizeof *tables.local_exp);
-    noise_init(&tables.noise, 0x9E3779B97F4A7C15ULL);
+    blob.frames = o.frames;
+    blob.heads = o.heads;
+    blob.layers = o.layers;
+    blob.grid_rows = o.grid_rows;
+    blob.grid_cols = o.grid_cols;
+    blob.seed = 0x9E3779B97F4A7C15ULL;
     full = malloc((size_t)o.frames * n_elems * sizeof *full);
     cls = malloc((size_t)o.frames * (size_t)N * sizeof *cls);
-    if (!layer_data || !layers || !tables.key_exp || !tables.cls_exp || !tables.local_exp || !full ||
-        !cls) {
+    if (!layer_data || !layers || !full || !cls) {
         fprintf(stderr, "rollout_demo: out of memory\n");
         goto done;
     }
@@ -363,7 +230,10 @@ int main(int argc, char **argv)
                     (double)(layer_elems * sizeof(float)) / 1e6);
             goto done;
         }
-        synthesize_layer(layer_data[l], &o, l, &tables);
+        if (synth_blob_layer(layer_data[l], &blob, l) != 0) {
+            fprintf(stderr, "rollout_demo: out of memory synthesising layer %ld\n", l);
+            goto done;
+        }
         layers[l].data = layer_data[l];
         layers[l].dtype = ATTNROLL_F32;
         layers[l].ndim = 4;
@@ -451,7 +321,7 @@ int main(int argc, char **argv)
         long best = 1, br, bc, ar, ac;
         for (j = 2; j < N; j++)
             if (row[j] > row[best]) best = j;
-        blob_centre(f, o.frames, o.grid_rows, o.grid_cols, &br, &bc);
+        synth_blob_centre(&blob, f, &br, &bc);
         ar = (best - 1) / o.grid_cols;
         ac = (best - 1) % o.grid_cols;
         if (ar == br && ac == bc) found++;
@@ -462,7 +332,7 @@ int main(int argc, char **argv)
            o.grid_rows, o.grid_cols, found, o.frames);
     {
         long br, bc;
-        blob_centre(0, o.frames, o.grid_rows, o.grid_cols, &br, &bc);
+        synth_blob_centre(&blob, 0, &br, &bc);
         print_heat_map(cls, o.grid_rows, o.grid_cols, br, bc);
     }
     result = 0;
@@ -473,9 +343,6 @@ done:
         for (l = 0; l < o.layers; l++) free(layer_data[l]);
     free(layer_data);
     free(layers);
-    free(tables.key_exp);
-    free(tables.cls_exp);
-    free(tables.local_exp);
     free(full);
     free(cls);
     return result;

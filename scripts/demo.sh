@@ -21,5 +21,5 @@ cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release
 cmake --build "$build_dir" --target attnroll_cli -j "$jobs"
 
 echo
-echo "== $build_dir/examples/cli/attnroll demo -o $build_dir/attnroll_demo --force $*"
-exec "$build_dir/examples/cli/attnroll" demo -o "$build_dir/attnroll_demo" --force "$@"
+echo "== $build_dir/tools/attnroll/attnroll demo -o $build_dir/attnroll_demo --force $*"
+exec "$build_dir/tools/attnroll/attnroll" demo -o "$build_dir/attnroll_demo" --force "$@"

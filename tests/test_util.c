@@ -13,6 +13,8 @@
 
 #include "test_util.h"
 
+#include "synth.h"
+
 #define TU_SENTINEL_BYTE 0x5A
 
 /* ------------------------------------------------------------------------ */
@@ -76,62 +78,11 @@ double *tu_peaky_alloc(tu_rng *rng, int64_t count, int64_t n, double scale)
 /* dtype conversion                                                          */
 /* ------------------------------------------------------------------------ */
 
-uint16_t tu_float_to_half(float f)
-{
-    uint32_t x;
-    memcpy(&x, &f, sizeof x);
-    uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
-    uint32_t ax = x & 0x7FFFFFFFu;
-    if (ax >= 0x7F800000u) /* inf or nan */
-        return (uint16_t)(sign | 0x7C00u | (ax > 0x7F800000u ? 0x0200u : 0u));
-    if (ax >= 0x477FF000u) /* >= 65520 rounds to inf */
-        return (uint16_t)(sign | 0x7C00u);
-    if (ax < 0x38800000u) { /* below 2^-14: subnormal (or zero) half */
-        float v;
-        memcpy(&v, &ax, sizeof v);
-        double m = nearbyint((double)v * 16777216.0); /* units of 2^-24, RNE */
-        return (uint16_t)(sign | (uint16_t)m);         /* m == 1024 is the smallest normal */
-    }
-    uint32_t mant = ax & 0x7FFFFFu;
-    uint32_t exp16 = (ax >> 23) - 127u + 15u;
-    uint32_t h = (exp16 << 10) | (mant >> 13);
-    uint32_t rem = mant & 0x1FFFu;
-    if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) ++h; /* carry may bump exponent: fine */
-    return (uint16_t)(sign | h);
-}
-
-double tu_half_to_double(uint16_t h)
-{
-    int sign = (h >> 15) & 1;
-    int e = (h >> 10) & 0x1F;
-    int m = h & 0x3FF;
-    double v;
-    if (e == 0)
-        v = ldexp((double)m, -24);
-    else if (e == 31)
-        v = m ? NAN : INFINITY;
-    else
-        v = ldexp((double)(1024 + m), e - 25);
-    return sign ? -v : v;
-}
-
-uint16_t tu_float_to_bf16(float f)
-{
-    uint32_t x;
-    memcpy(&x, &f, sizeof x);
-    if ((x & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((x >> 16) | 0x0040u); /* quiet nan */
-    uint32_t lsb = (x >> 16) & 1u;
-    x += 0x7FFFu + lsb;
-    return (uint16_t)(x >> 16);
-}
-
-double tu_bf16_to_double(uint16_t b)
-{
-    uint32_t x = (uint32_t)b << 16;
-    float f;
-    memcpy(&f, &x, sizeof f);
-    return (double)f;
-}
+/* The conversions are tools/common/synth.c's, shared with the tool and the bench. */
+uint16_t tu_float_to_half(float f) { return synth_f32_to_f16(f); }
+double tu_half_to_double(uint16_t h) { return (double)synth_f16_to_f32(h); }
+uint16_t tu_float_to_bf16(float f) { return synth_f32_to_bf16(f); }
+double tu_bf16_to_double(uint16_t b) { return (double)synth_bf16_to_f32(b); }
 
 size_t tu_dtype_bytes(int32_t dtype)
 {

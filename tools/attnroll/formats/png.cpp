@@ -7,7 +7,7 @@
 // capital letters (lower case is drawn as upper case, so 1e-05 reads 1E-05).
 // A map larger than 8192 pixels on a side is drawn with a smaller cell.
 
-#include "png.hpp"
+#include "formats/png.hpp"
 
 #include <png.h>
 
@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "cli_error.hpp"
-#include "npy.hpp"
+#include "io/atomic_file.hpp"
 
 namespace cli {
 

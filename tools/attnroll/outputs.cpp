@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "cli_error.hpp"
+#include "io/atomic_file.hpp"
 #include "parallel_for.hpp"
 
 namespace cli {

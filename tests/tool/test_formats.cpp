@@ -1,4 +1,5 @@
-// Unit tests of the attnroll tool's file formats (npy.cpp, png.cpp):
+// Unit tests of the attnroll tool's file formats (formats/: npy, npz, png) and
+// io/ (atomic files, ranged reads):
 // round trips, hand-made .npy images of every header variant, each malformed
 // case with its message, .npz reading and atomic writing, PNG encoding.
 // Usage: test_formats [DIR]   (files go to a fresh directory under DIR, default /tmp)
@@ -19,10 +20,13 @@
 #include <vector>
 
 #include "cli_error.hpp"
-#include "npy.hpp"
+#include "formats/npy.hpp"
+#include "formats/npz.hpp"
+#include "io/atomic_file.hpp"
+#include "io/file_read.hpp"
 #include "outputs.hpp"
 #include "parallel_for.hpp"
-#include "png.hpp"
+#include "formats/png.hpp"
 
 namespace {
 

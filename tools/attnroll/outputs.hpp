@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "npy.hpp"
+#include "formats/npz.hpp"
 
 namespace cli {
 

@@ -44,7 +44,7 @@ def _tool_path_problem():
     path = os.environ.get(ENV_VAR)
     if not path:
         return (f"{ENV_VAR} is not set: set it to the built attnroll executable, "
-                f"e.g. {ENV_VAR}=build/examples/cli/attnroll")
+                f"e.g. {ENV_VAR}=build/tools/attnroll/attnroll")
     if not os.path.isfile(path):
         return f"{ENV_VAR}={path}: no such file (build the attnroll_cli target first)"
     if not os.access(path, os.X_OK):

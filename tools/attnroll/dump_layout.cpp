@@ -1,0 +1,50 @@
+#include "dump_layout.hpp"
+
+#include <regex>
+
+namespace cli {
+
+bool parse_spatial_layer_name(const std::string &file_name, SpatialLayerName &out) {
+    static const std::regex name(
+        R"(^video_(.+)_frames(\d+)-(\d+)_(?:backbone_vit_layer_|layer_backbone_vit_module_blocks_)(\d+)_attn(_collapsed)?\.(npz|npy)$)");
+    std::smatch m;
+    if (!std::regex_match(file_name, m, name)) return false;
+    out.vid = m[1];
+    out.first = std::stol(m[2]);
+    out.last = std::stol(m[3]);
+    out.layer = std::stol(m[4]);
+    out.collapsed = m[5].matched;
+    out.npy = m[6] == "npy";
+    return true;
+}
+
+bool parse_temporal_layer_name(const std::string &file_name, TemporalLayerName &out) {
+    static const std::regex name(R"(^video_(.+)_frames(\d+)-(\d+)_refiner_temporal_layer_(\d+)_attn\.npz$)");
+    std::smatch m;
+    if (!std::regex_match(file_name, m, name)) return false;
+    out.vid = m[1];
+    out.first = std::stol(m[2]);
+    out.last = std::stol(m[3]);
+    out.layer = std::stol(m[4]);
+    return true;
+}
+
+bool is_temporal_video_file(const std::string &file_name, const std::string &vid) {
+    static const std::string suffix = "temporal_refiner_attn.npz";
+    const std::string prefix = "video_" + vid + "_";
+    return file_name == "video_" + vid + ".npz" ||
+           (file_name.rfind(prefix, 0) == 0 && file_name.size() >= prefix.size() + suffix.size() &&
+            file_name.compare(file_name.size() - suffix.size(), suffix.size(), suffix) == 0);
+}
+
+long self_attention_index(const std::string &layer_name) {
+    static const std::regex pattern(R"(self_attention_layers\.(\d+))");
+    std::smatch m;
+    return std::regex_search(layer_name, m, pattern) ? std::stol(m[1]) : -1;
+}
+
+std::string window_stem(const std::string &vid, long first, long last) {
+    return "video_" + vid + "_frames" + std::to_string(first) + "-" + std::to_string(last);
+}
+
+}  // namespace cli

@@ -1,0 +1,31 @@
+// Output files appear whole or not at all: each is written to a temporary
+// name beside its target (".NAME.tmp-PID-N") and renamed over it only when
+// complete, so an interrupted run never leaves a partial file under a real
+// name.  An existing target is refused unless `force`.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace cli {
+
+// Throws "PATH: already exists (use --force to replace it)" when the path
+// exists and not `force`.
+void refuse_existing(const std::string &path, bool force);
+
+// A fresh temporary name beside `path`, unique within this process and
+// (with the pid) across processes.
+std::string temp_name(const std::string &path);
+
+// Moves the complete temporary file onto `path`.  Without force an existing
+// target is never replaced, even one that appeared after refuse_existing; on
+// failure the temporary file is removed.
+void commit_temp(const std::string &tmp, const std::string &path, bool force);
+
+// Flushes a written file to disk (best effort, before the rename).
+void fsync_path(const std::string &path);
+
+// Writes bytes atomically by the rules above.
+void write_file_atomic(const std::string &path, const void *data, size_t size, bool force);
+
+}  // namespace cli
