@@ -44,6 +44,8 @@
 
 #include "attnroll.h"
 #include "blas_autofix.h"
+#include "parse_long.h"
+#include "synth.h"
 
 #ifndef ATTNROLL_NUMPY_SPEC
 #define ATTNROLL_NUMPY_SPEC "bench/numpy_spec.py"
@@ -145,60 +147,6 @@ static size_t part_begin(size_t n, int w, int parts)
 /* Synthetic peaky attention                                                 */
 /* ------------------------------------------------------------------------ */
 
-/* splitmix64, to derive an independent stream per row. */
-static uint64_t mix64(uint64_t x)
-{
-    x += 0x9E3779B97F4A7C15ULL;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-    return x ^ (x >> 31);
-}
-
-static uint64_t next_random(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
-#define PEAKS 4
-static float background_exp[64]; /* exp(q / 32), q in [0, 64): logits in [0, 2) */
-
-static void init_tables(void)
-{
-    int q;
-    for (q = 0; q < 64; q++) background_exp[q] = (float)exp((double)q / 32.0);
-}
-
-/* One softmax row: background logits uniform in [0, 2), the CLS column at 3,
- * PEAKS random columns at 5..8 -- most of the mass on a few keys. */
-static void synthesize_row(float *row, size_t n, uint64_t seed)
-{
-    uint64_t s = mix64(seed) | 1u;
-    double sum = 0.0;
-    float scale;
-    size_t j = 0;
-    int k;
-    while (j < n) {
-        uint64_t r = next_random(&s);
-        for (k = 0; k < 10 && j < n; k++, j++) {
-            row[j] = background_exp[r & 63u];
-            r >>= 6;
-        }
-    }
-    row[0] = (float)exp(3.0);
-    for (k = 0; k < PEAKS; k++) {
-        uint64_t r = next_random(&s);
-        row[(size_t)(r % n)] = (float)exp(5.0 + 3.0 * (double)(r >> 40) / (double)(1u << 24));
-    }
-    for (j = 0; j < n; j++) sum += (double)row[j];
-    scale = (float)(1.0 / sum);
-    for (j = 0; j < n; j++) row[j] *= scale;
-}
-
 typedef struct synth_job {
     float *dst;    /* [F,H,N,N] */
     size_t rows;   /* F*H*N */
@@ -211,7 +159,7 @@ static void synth_worker(void *arg, int w, int workers)
     const synth_job *job = (const synth_job *)arg;
     size_t r, end = part_begin(job->rows, w + 1, workers);
     for (r = part_begin(job->rows, w, workers); r < end; r++)
-        synthesize_row(job->dst + r * job->n, job->n, (job->layer << 40) ^ (uint64_t)r);
+        synth_peaky_row(job->dst + r * job->n, job->n, (job->layer << 40) ^ (uint64_t)r);
 }
 
 /* Writes layer `layer` of the synthetic stack, [F,H,N,N] C-contiguous. */
@@ -226,31 +174,6 @@ static void synthesize_layer(float *dst, long frames, long heads, long n, long l
     run_workers(workers, synth_worker, &job);
 }
 
-/* IEEE binary32 -> binary16, round to nearest even (subnormals, inf, NaN). */
-static uint16_t float_to_half(float value)
-{
-    uint32_t x, sign, a, h, rem;
-    memcpy(&x, &value, sizeof x);
-    sign = (x >> 16) & 0x8000u;
-    a = x & 0x7FFFFFFFu;
-    if (a >= 0x7F800000u) return (uint16_t)(sign | (a > 0x7F800000u ? 0x7E00u : 0x7C00u));
-    if (a >= 0x477FF000u) return (uint16_t)(sign | 0x7C00u); /* rounds past 65504 */
-    if (a < 0x38800000u) {                                   /* half subnormal or zero */
-        uint32_t e = a >> 23, m = (a & 0x7FFFFFu) | 0x800000u, shift, halfway;
-        if (a < 0x33000000u) return (uint16_t)sign; /* <= 2^-25: rounds to zero */
-        shift = 126u - e;                            /* 14 .. 24 */
-        h = m >> shift;
-        rem = m & ((1u << shift) - 1u);
-        halfway = 1u << (shift - 1u);
-        if (rem > halfway || (rem == halfway && (h & 1u))) h++;
-        return (uint16_t)(sign | h);
-    }
-    h = (a - 0x38000000u) >> 13; /* rebias the exponent 127 -> 15 */
-    rem = a & 0x1FFFu;
-    if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) h++;
-    return (uint16_t)(sign | h);
-}
-
 typedef struct half_job {
     const float *src;
     uint16_t *dst;
@@ -261,7 +184,7 @@ static void half_worker(void *arg, int w, int workers)
 {
     const half_job *job = (const half_job *)arg;
     size_t i, end = part_begin(job->n, w + 1, workers);
-    for (i = part_begin(job->n, w, workers); i < end; i++) job->dst[i] = float_to_half(job->src[i]);
+    for (i = part_begin(job->n, w, workers); i < end; i++) job->dst[i] = synth_f32_to_f16(job->src[i]);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -636,18 +559,6 @@ static void usage(FILE *to)
             MAX_REPS, MAX_WORKERS, ATTNROLL_NUMPY_SPEC);
 }
 
-static int parse_long(const char *text, long lo, long hi, long *value)
-{
-    char *end = NULL;
-    long v;
-    if (text[0] < '0' || text[0] > '9') return 0;
-    errno = 0;
-    v = strtol(text, &end, 10);
-    if (errno != 0 || *end != '\0' || v < lo || v > hi) return 0;
-    *value = v;
-    return 1;
-}
-
 /* @return 0 to run, 1 to exit successfully (--help), 2 on a bad command line. */
 static int parse_args(int argc, char **argv, bench_options *o)
 {
@@ -690,7 +601,7 @@ static int parse_args(int argc, char **argv, bench_options *o)
             fprintf(stderr, "attnroll_bench: %s needs a value\n", opt);
             return 2;
         }
-        if (!parse_long(argv[++i], lo, hi, target)) {
+        if (!parse_long_in(argv[++i], lo, hi, target)) {
             fprintf(stderr, "attnroll_bench: %s expects an integer in [%ld, %ld], got '%s'\n",
                     opt, lo, hi, argv[i]);
             return 2;
@@ -794,7 +705,6 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    init_tables();
     memset(&b, 0, sizeof b);
 
     /* ---- what we run on ---- */
