@@ -14,7 +14,8 @@ with its own parser and the Julia file as text, and fails on any difference:
   * every `#define ATTNROLL_*` constant (other than the export macro and the
     include guard) has a `const` of the same name and value;
   * every struct typedef has a Julia struct with the same fields and mapped
-    types (immutable), every opaque typedef a `mutable struct T end`;
+    types (immutable; a `char x[N]` field is an `NTuple{N,Cchar}`), every
+    opaque typedef a `mutable struct T end`;
   * nothing extra: no Julia function, constant or struct of those prefixes
     that the header does not have, and no @ccall outside a wrapper;
   * the other files given with --no-ccall (the idiomatic layer) call C only
@@ -47,11 +48,12 @@ JULIA_SPELLINGS = {
 
 
 class CType:
-    def __init__(self, base, depth, const):
-        self.base, self.depth, self.const = base, depth, const
+    def __init__(self, base, depth, const, length=None):
+        self.base, self.depth, self.const, self.length = base, depth, const, length
 
     def __str__(self):
-        return ("const " if self.const else "") + self.base + (" " + "*" * self.depth if self.depth else "")
+        return (("const " if self.const else "") + self.base + (" " + "*" * self.depth if self.depth else "")
+                + (f"[{self.length}]" if self.length is not None else ""))
 
 
 def read_header(path, problems):
@@ -96,11 +98,16 @@ def read_header(path, problems):
         for decl in body.split(";"):
             if not decl.strip():
                 continue
-            fm = re.fullmatch(r"\s*(const\s+)?(\w+)\s*(\**)\s*(\w+)\s*", decl)
+            fm = re.fullmatch(r"\s*(const\s+)?(\w+)\s*(\**)\s*(\w+)\s*(?:\[\s*(\d+)\s*\]\s*)?", decl)
             if not fm:
                 problems.append(f"header: struct {name}: cannot read field {decl.strip()!r}")
                 continue
-            fields.append((fm.group(4), CType(fm.group(2), len(fm.group(3)), bool(fm.group(1)))))
+            length = int(fm.group(5)) if fm.group(5) is not None else None
+            if length is not None and (fm.group(1) or fm.group(3) or length == 0):
+                problems.append(f"header: struct {name}: field {decl.strip()!r}: only arrays of plain "
+                                "scalars have a mapping")
+                continue
+            fields.append((fm.group(4), CType(fm.group(2), len(fm.group(3)), bool(fm.group(1)), length)))
         structs[name] = fields
     for m in re.finditer(r"typedef\s+struct\s+(\w+)\s+(\w+)\s*;", text):
         structs[m.group(2)] = None
@@ -329,8 +336,15 @@ def julia_value(text, where, problems):
 # ----------------------------------------------------------------- matching
 
 
+ARRAY_ELEMENTS = {"char": {"Cchar", "UInt8", "Int8"}, "int32_t": {"Int32", "Cint"},
+                  "int64_t": {"Int64"}, "double": {"Cdouble", "Float64"}}
+
+
 def allowed_types(t, is_return=False):
-    """Every Julia spelling that maps C type t exactly."""
+    """Every Julia spelling that maps C type t exactly (a fixed array
+    `T x[N]` in a struct is an inline `NTuple{N,T}`)."""
+    if t.length is not None:
+        return {f"NTuple{{{t.length},{e}}}" for e in ARRAY_ELEMENTS.get(t.base, {t.base})}
     if t.base == "char" and t.depth == 1 and (is_return or t.const):
         return {"Cstring", "Ptr{UInt8}", "Ptr{Cchar}"} if is_return else {"Cstring"}
     bases = JULIA_SPELLINGS.get(t.base, {t.base})

@@ -89,10 +89,11 @@ def split_comments(text):
 
 
 class Type:
-    """A C type: base name, pointer depth, const-ness of the pointee."""
+    """A C type: base name, pointer depth, const-ness of the pointee, and the
+    length of a fixed array (struct fields only; None otherwise)."""
 
-    def __init__(self, base, depth, const):
-        self.base, self.depth, self.const = base, depth, const
+    def __init__(self, base, depth, const, length=None):
+        self.base, self.depth, self.const, self.length = base, depth, const, length
 
     def c(self):
         return ("const " if self.const else "") + self.base + (" " if self.depth else "") + "*" * self.depth
@@ -112,15 +113,27 @@ def parse_type(tokens, where, structs):
 
 
 def tokens_of(decl):
-    return re.findall(r"[A-Za-z_][A-Za-z0-9_]*|\*+|\S", decl)
+    return re.findall(r"[A-Za-z_][A-Za-z0-9_]*|\*+|[0-9]+|\S", decl)
 
 
-def parse_declarator(decl, where, structs):
-    """'const int64_t *shape' -> (name, Type)."""
+def parse_declarator(decl, where, structs, arrays=False):
+    """'const int64_t *shape' -> (name, Type); with arrays, also a fixed array
+    'char kernel[32]' (a struct field)."""
     toks = tokens_of(decl)
+    length = None
+    if arrays and len(toks) >= 4 and toks[-3] == "[" and toks[-1] == "]":
+        if not re.fullmatch(r"[1-9][0-9]*", toks[-2]):
+            raise HeaderError(f"{where}: the array length in {decl.strip()!r} is not a number")
+        length = int(toks[-2])
+        toks = toks[:-3]
     if len(toks) < 2 or not re.match(r"[A-Za-z_]\w*$", toks[-1]):
         raise HeaderError(f"{where}: cannot read {decl.strip()!r}")
-    return toks[-1], parse_type(toks[:-1], where, structs)
+    t = parse_type(toks[:-1], where, structs)
+    if length is not None:
+        if t.depth or t.const:
+            raise HeaderError(f"{where}: {decl.strip()!r}: only arrays of plain scalars are mapped")
+        t.length = length
+    return toks[-1], t
 
 
 class Header:
@@ -250,7 +263,7 @@ class Header:
                 fields = []
                 for decl in parts:
                     if decl.strip():
-                        fields.append(parse_declarator(decl, f"struct {tag}", self.structs.keys() | {tag}))
+                        fields.append(parse_declarator(decl, f"struct {tag}", self.structs.keys() | {tag}, arrays=True))
                 self.structs[name] = fields
                 self.struct_order.append(name)
                 self._open_struct = None
@@ -313,6 +326,8 @@ def evaluate_defines(defines):
 
 
 def julia_type(t, is_return=False):
+    if t.length is not None:  # a fixed array in a struct: stored inline
+        return f"NTuple{{{t.length}, {SCALARS[t.base]}}}"
     if t.base == "char":
         if is_return and t.depth == 1:
             return "Cstring"
@@ -394,11 +409,12 @@ def generate(header_path):
     w("`ATTNROLL_API` function (same name, same arguments in the same order, C types")
     w("mapped one to one: `int32_t` -> `Int32`, `int64_t` -> `Int64`, `double` ->")
     w("`Cdouble`, `T *` -> `Ptr{T}`, `const char *` -> `Cstring`), a constant per")
-    w("`#define ATTNROLL_*`, the `attnroll_tensor` struct with the C layout, and owning")
-    w("handles for the opaque types.  Every function returns what the C function")
-    w("returns (a status is an `Int32`; nothing is checked here).  The library is")
-    w("opened when the module is loaded (`__init__`), from `ENV[\"ATTNROLL_LIBRARY\"]`")
-    w("if set, else through the system loader; `library_path()` tells which file.")
+    w("`#define ATTNROLL_*`, the structs with the C layout (a `char x[N]` field is an")
+    w("`NTuple{N, Cchar}`), and owning handles for the opaque types.  Every function")
+    w("returns what the C function returns (a status is an `Int32`; nothing is checked")
+    w("here).  The library is opened when the module is loaded (`__init__`), from")
+    w("`ENV[\"ATTNROLL_LIBRARY\"]` if set, else through the system loader;")
+    w("`library_path()` tells which file.")
     w('"""')
     w("module LibAttnRoll")
     w("")

@@ -55,7 +55,8 @@ include("LibAttnRoll.jl")
 using .LibAttnRoll
 
 export spatial, temporal, select_instance, minmax_rows, column_mean, Stream, result,
-       layers_pushed, bytes_held, mathorder, AttnRollError
+       layers_pushed, bytes_held, mathorder, AttnRollError, blas_info, blas_kernel_level,
+       blas_selfcheck
 
 # `minmax` is not exported: Base exports a different `minmax`; call `AttnRoll.minmax`.
 
@@ -697,6 +698,100 @@ function Base.show(io::IO, stream::Stream)
     print(io, "AttnRoll.Stream(frames = ", stream.frames, ", tokens = ", stream.tokens,
           ", rows = ", stream.rows, ", out_type = ", stream.out_type, ", ",
           isopen(stream) ? "open" : "closed", ")")
+end
+
+# --------------------------------------------------------------------------
+# BLAS kernel and CPU
+
+const _SIMD_NAMES = ("UNKNOWN", "SSE", "AVX", "AVX2", "AVX512")
+
+_simd_name(level::Integer) = 0 <= level < length(_SIMD_NAMES) ? _SIMD_NAMES[level + 1] : "LEVEL$level"
+
+# A NUL-terminated C string held in a fixed char array (all of it without a NUL).
+function _fixed_string(chars::Tuple)
+    bytes = UInt8[c % UInt8 for c in chars]
+    stop = findfirst(iszero, bytes)
+    return String(bytes[1:(stop === nothing ? length(bytes) : stop - 1)])
+end
+
+"""
+    blas_info() -> NamedTuple
+
+The BLAS the library uses, its kernel, and what the CPU supports
+(`attnroll_blas_report`):
+
+| field | |
+|---|---|
+| `blas` | the BLAS's own description, `"OpenBLAS 0.3.21 ... Prescott MAX_THREADS=64"` |
+| `kernel` | the kernel in use, `"Prescott"`, `"SkylakeX"`, ... |
+| `kernel_level`, `kernel_level_name` | the vector level that kernel is written for: 0 `"UNKNOWN"`, 1 `"SSE"`, 2 `"AVX"`, 3 `"AVX2"`, 4 `"AVX512"` |
+| `cpu_level`, `cpu_level_name` | the best level this CPU and OS support (CPUID and XGETBV) |
+| `kernel_below_cpu` | both levels known and the kernel's lower: speed left unused |
+| `best_kernel` | the OpenBLAS core for `cpu_level`: `"SkylakeX"`, `"Haswell"`, `"Sandybridge"` or `""` |
+| `fix` | when `kernel_below_cpu`, the setting that fixes it, `"OPENBLAS_CORETYPE=SkylakeX"`; else `""` |
+| `coretype_env` | `OPENBLAS_CORETYPE` in this process's environment (`""` when unset) |
+
+OpenBLAS reads `OPENBLAS_CORETYPE` when it is loaded: the fix must be in the
+environment before Julia starts.  When the kernel is below the CPU's level, loading
+AttnRoll logs one warning that gives it.
+"""
+function blas_info()
+    ref = Ref{attnroll_blas_info}()
+    _check(attnroll_blas_report(ref))
+    info = ref[]
+    return (blas = _fixed_string(info.blas), kernel = _fixed_string(info.kernel),
+            kernel_level = Int(info.kernel_level), kernel_level_name = _simd_name(info.kernel_level),
+            cpu_level = Int(info.cpu_level), cpu_level_name = _simd_name(info.cpu_level),
+            kernel_below_cpu = info.kernel_below_cpu != 0, best_kernel = _fixed_string(info.best_kernel),
+            fix = _fixed_string(info.fix), coretype_env = _fixed_string(info.coretype_env))
+end
+
+"""
+    blas_kernel_level(core_name::AbstractString) -> Int
+
+The vector level (0 to 4, as in [`blas_info`](@ref)) an OpenBLAS x86-64 core name is
+written for, case-insensitively: 4 for `"SkylakeX"`, 1 for `"Prescott"`, 0 for a name
+attnroll does not know.
+"""
+function blas_kernel_level(core_name::AbstractString)
+    '\0' in core_name && return 0     # no core has that name
+    return Int(attnroll_blas_kernel_level(String(core_name)))
+end
+
+"""
+    blas_selfcheck() -> (passed::Bool, max_rel_error::Float64)
+
+Checks the BLAS kernel in use against plain loops: single and double precision
+products (both transpose settings, sizes that reach the kernels' edge cases) of fixed
+pseudo-random matrices, in about a millisecond.  `passed` when every product is within
+`1e-4` (single) or `1e-12` (double precision) of the exact sum, relative to
+`sum |a_ik * b_kj|`; `max_rel_error` is the largest such error.  Run it before
+trusting a kernel forced with `OPENBLAS_CORETYPE`.
+"""
+function blas_selfcheck()
+    passed, max_rel_error = Ref{Int32}(0), Ref{Float64}(0.0)
+    _check(attnroll_blas_selfcheck(passed, max_rel_error))
+    return (passed[] != 0, max_rel_error[])
+end
+
+# The warning for a blas_info() result, or nothing when the kernel is not below the CPU's.
+function _kernel_warning(info)
+    info.kernel_below_cpu || return nothing
+    gain = (info.kernel_level, info.cpu_level) == (1, 4) ? "about 6x faster matrix products" :
+           "faster matrix products"
+    instead = isempty(info.coretype_env) ? "" : " instead of OPENBLAS_CORETYPE=$(info.coretype_env)"
+    return "AttnRoll: OpenBLAS uses its $(info.kernel) kernel but this CPU supports " *
+           "$(info.cpu_level_name); start Julia with $(info.fix) set in the environment$instead " *
+           "($gain; it cannot take effect once OpenBLAS is loaded)"
+end
+
+function __init__()
+    # LibAttnRoll's __init__ has run: it loads nothing while a package image is
+    # written, and then there is nothing to report.
+    isempty(library_path()) && return
+    message = _kernel_warning(blas_info())
+    message === nothing || @warn message maxlog = 1
+    return
 end
 
 end # module AttnRoll

@@ -11,11 +11,12 @@ The raw C interface of attnroll, generated from `include/attnroll.h`: one functi
 `ATTNROLL_API` function (same name, same arguments in the same order, C types
 mapped one to one: `int32_t` -> `Int32`, `int64_t` -> `Int64`, `double` ->
 `Cdouble`, `T *` -> `Ptr{T}`, `const char *` -> `Cstring`), a constant per
-`#define ATTNROLL_*`, the `attnroll_tensor` struct with the C layout, and owning
-handles for the opaque types.  Every function returns what the C function
-returns (a status is an `Int32`; nothing is checked here).  The library is
-opened when the module is loaded (`__init__`), from `ENV["ATTNROLL_LIBRARY"]`
-if set, else through the system loader; `library_path()` tells which file.
+`#define ATTNROLL_*`, the structs with the C layout (a `char x[N]` field is an
+`NTuple{N, Cchar}`), and owning handles for the opaque types.  Every function
+returns what the C function returns (a status is an `Int32`; nothing is checked
+here).  The library is opened when the module is loaded (`__init__`), from
+`ENV["ATTNROLL_LIBRARY"]` if set, else through the system loader;
+`library_path()` tells which file.
 """
 module LibAttnRoll
 
@@ -27,15 +28,18 @@ export ATTNROLL_VERSION_MAJOR, ATTNROLL_VERSION_MINOR, ATTNROLL_VERSION_PATCH, A
        ATTNROLL_E_INTERNAL, ATTNROLL_F32, ATTNROLL_F64, ATTNROLL_F16,
        ATTNROLL_BF16, ATTNROLL_MAX_NDIM, ATTNROLL_OPT_QUERY_ROWS, ATTNROLL_OPT_LAYER_BEGIN,
        ATTNROLL_OPT_LAYER_END, ATTNROLL_OPT_THREADS, ATTNROLL_OPT_RESIDUAL, ATTNROLL_OPTION_INT,
-       ATTNROLL_OPTION_FLOAT, ATTNROLL_OPTION_INTS, attnroll_tensor, attnroll_config,
-       attnroll_stream, ConfigHandle, StreamHandle, destroy!,
-       attnroll_version_number, attnroll_version_string, attnroll_status_string, attnroll_last_error,
-       attnroll_dtype_size, attnroll_max_ndim, attnroll_option_info, attnroll_config_create,
-       attnroll_config_destroy, attnroll_config_set_int, attnroll_config_set_float, attnroll_config_set_ints,
-       attnroll_config_get_int, attnroll_config_get_float, attnroll_config_get_ints, attnroll_spatial,
-       attnroll_select_instance, attnroll_select_shape, attnroll_temporal, attnroll_minmax_rows,
-       attnroll_column_mean, attnroll_minmax, attnroll_stream_create, attnroll_stream_push,
-       attnroll_stream_result, attnroll_stream_info, attnroll_stream_destroy, library_path
+       ATTNROLL_OPTION_FLOAT, ATTNROLL_OPTION_INTS, ATTNROLL_SIMD_UNKNOWN, ATTNROLL_SIMD_SSE,
+       ATTNROLL_SIMD_AVX, ATTNROLL_SIMD_AVX2, ATTNROLL_SIMD_AVX512, attnroll_tensor,
+       attnroll_config, attnroll_stream, attnroll_blas_info, ConfigHandle,
+       StreamHandle, destroy!, attnroll_version_number, attnroll_version_string,
+       attnroll_status_string, attnroll_last_error, attnroll_dtype_size, attnroll_max_ndim,
+       attnroll_option_info, attnroll_config_create, attnroll_config_destroy, attnroll_config_set_int,
+       attnroll_config_set_float, attnroll_config_set_ints, attnroll_config_get_int, attnroll_config_get_float,
+       attnroll_config_get_ints, attnroll_spatial, attnroll_select_instance, attnroll_select_shape,
+       attnroll_temporal, attnroll_minmax_rows, attnroll_column_mean, attnroll_minmax,
+       attnroll_stream_create, attnroll_stream_push, attnroll_stream_result, attnroll_stream_info,
+       attnroll_stream_destroy, attnroll_blas_report, attnroll_blas_kernel_level, attnroll_blas_selfcheck,
+       library_path
 
 # ------------------------------------------------------------------------
 # Constants (#define ATTNROLL_*)
@@ -66,6 +70,11 @@ const ATTNROLL_OPT_RESIDUAL = Int32(5)
 const ATTNROLL_OPTION_INT = Int32(1)
 const ATTNROLL_OPTION_FLOAT = Int32(2)
 const ATTNROLL_OPTION_INTS = Int32(3)
+const ATTNROLL_SIMD_UNKNOWN = Int32(0)
+const ATTNROLL_SIMD_SSE = Int32(1)
+const ATTNROLL_SIMD_AVX = Int32(2)
+const ATTNROLL_SIMD_AVX2 = Int32(3)
+const ATTNROLL_SIMD_AVX512 = Int32(4)
 
 # ------------------------------------------------------------------------
 # Types
@@ -84,6 +93,18 @@ mutable struct attnroll_config end
 
 """Opaque C type `attnroll_stream`; only ever used as `Ptr{attnroll_stream}`."""
 mutable struct attnroll_stream end
+
+"""C struct `attnroll_blas_info` (immutable, same layout as the C struct)."""
+struct attnroll_blas_info
+    blas::NTuple{128, Cchar}
+    kernel::NTuple{32, Cchar}
+    kernel_level::Int32
+    cpu_level::Int32
+    kernel_below_cpu::Int32
+    best_kernel::NTuple{32, Cchar}
+    fix::NTuple{64, Cchar}
+    coretype_env::NTuple{32, Cchar}
+end
 
 """
     ConfigHandle(ptr::Ptr{attnroll_config} = C_NULL)
@@ -167,6 +188,9 @@ const _fp_attnroll_stream_push = Ref{Ptr{Cvoid}}(C_NULL)
 const _fp_attnroll_stream_result = Ref{Ptr{Cvoid}}(C_NULL)
 const _fp_attnroll_stream_info = Ref{Ptr{Cvoid}}(C_NULL)
 const _fp_attnroll_stream_destroy = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_blas_report = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_blas_kernel_level = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_blas_selfcheck = Ref{Ptr{Cvoid}}(C_NULL)
 
 """
     attnroll_version_number() -> Int32
@@ -609,6 +633,62 @@ function attnroll_stream_destroy(stream)
     @ccall $(_pointer(_fp_attnroll_stream_destroy, :attnroll_stream_destroy))(stream::Ptr{attnroll_stream})::Cvoid
 end
 
+"""
+    attnroll_blas_report(info) -> Int32
+
+```c
+int32_t attnroll_blas_report(attnroll_blas_info *info);
+Reports the BLAS in use, its kernel, and what the CPU supports.
+  [out] info  filled in; must not be NULL.
+Cheap (a few CPUID instructions); may be called at any time from any thread.
+@return ATTNROLL_OK, or ATTNROLL_E_ARGUMENT if info is NULL.
+```
+"""
+function attnroll_blas_report(info)
+    @ccall $(_pointer(_fp_attnroll_blas_report, :attnroll_blas_report))(info::Ptr{attnroll_blas_info})::Int32
+end
+
+"""
+    attnroll_blas_kernel_level(core_name) -> Int32
+
+```c
+int32_t attnroll_blas_kernel_level(const char *core_name);
+The ATTNROLL_SIMD_* level an OpenBLAS x86-64 core name is written for
+(case-insensitive, as OPENBLAS_CORETYPE is read), e.g. 4 for "SkylakeX",
+1 for "Prescott".  A program can refuse to force a kernel above the CPU's
+level, which would stop on an illegal instruction.
+@return the level, or ATTNROLL_SIMD_UNKNOWN for NULL or an unknown name.
+```
+"""
+function attnroll_blas_kernel_level(core_name)
+    @ccall $(_pointer(_fp_attnroll_blas_kernel_level, :attnroll_blas_kernel_level))(core_name::Cstring)::Int32
+end
+
+"""
+    attnroll_blas_selfcheck(passed, max_rel_error) -> Int32
+
+```c
+int32_t attnroll_blas_selfcheck(int32_t *passed, double *max_rel_error);
+Checks the kernel in use against plain loops: single and double precision
+general matrix products (cblas_sgemm and cblas_dgemm, both transpose
+settings, sizes that reach the kernels' edge cases) of fixed pseudo-random
+matrices.  A kernel forced with OPENBLAS_CORETYPE onto a CPU its OpenBLAS
+build does not know has been seen to compute wrong results; run this before
+trusting one.  Takes about a millisecond; uses one thread.
+  [out] passed         1 when every product is within tolerance
+                       (|error| <= 1e-4 * sum |a_ik * b_kj| for single,
+                       1e-12 * the same for double precision), else 0.
+                       Must not be NULL.
+  [out] max_rel_error  the largest |error| / sum |a_ik * b_kj| seen; may
+                       be NULL.
+@return ATTNROLL_OK (whatever the verdict: see passed),
+        ATTNROLL_E_ARGUMENT (passed NULL), ATTNROLL_E_MEMORY.
+```
+"""
+function attnroll_blas_selfcheck(passed, max_rel_error)
+    @ccall $(_pointer(_fp_attnroll_blas_selfcheck, :attnroll_blas_selfcheck))(passed::Ptr{Int32}, max_rel_error::Ptr{Cdouble})::Int32
+end
+
 # ------------------------------------------------------------------------
 # Loading
 
@@ -640,6 +720,9 @@ const _SYMBOLS = (
     (_fp_attnroll_stream_result, :attnroll_stream_result),
     (_fp_attnroll_stream_info, :attnroll_stream_info),
     (_fp_attnroll_stream_destroy, :attnroll_stream_destroy),
+    (_fp_attnroll_blas_report, :attnroll_blas_report),
+    (_fp_attnroll_blas_kernel_level, :attnroll_blas_kernel_level),
+    (_fp_attnroll_blas_selfcheck, :attnroll_blas_selfcheck),
 )
 
 const _library_handle = Ref{Ptr{Cvoid}}(C_NULL)

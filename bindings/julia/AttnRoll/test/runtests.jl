@@ -1287,6 +1287,83 @@ end
     @test all(fetch.(tasks))
 end
 
+@testset "BLAS kernel and CPU" begin
+    names = ["UNKNOWN", "SSE", "AVX", "AVX2", "AVX512"]
+    best = Dict(4 => "SkylakeX", 3 => "Haswell", 2 => "Sandybridge")
+    # The CPU's level from Linux's /proc/cpuinfo flags (cleared by the kernel
+    # when it does not save the registers); nothing off x86-64 Linux.
+    function cpuinfo_level()
+        (Sys.ARCH === :x86_64 && isfile("/proc/cpuinfo")) || return nothing
+        lines = filter(l -> startswith(l, "flags"), readlines("/proc/cpuinfo"))
+        isempty(lines) && return nothing
+        flags = split(split(lines[1], ":")[2])
+        has(fs...) = all(f -> f in flags, fs)
+        has("avx512f", "avx512bw", "avx512dq", "avx512vl") && return 4
+        has("avx2", "fma") && return 3
+        has("avx") && return 2
+        return 1
+    end
+    function consistent(info, coretype_env)
+        ok = Set(keys(info)) == Set([:blas, :kernel, :kernel_level, :kernel_level_name, :cpu_level,
+                                     :cpu_level_name, :kernel_below_cpu, :best_kernel, :fix, :coretype_env])
+        kl, cl = info.kernel_level, info.cpu_level
+        ok &= 0 <= kl <= 4 && 0 <= cl <= 4
+        ok &= info.kernel_level_name == names[kl + 1] && info.cpu_level_name == names[cl + 1]
+        ok &= kl == blas_kernel_level(info.kernel)
+        ok &= info.kernel_below_cpu == (kl != 0 && cl != 0 && kl < cl)
+        ok &= info.best_kernel == get(best, cl, "")
+        ok &= info.fix == (info.kernel_below_cpu ? "OPENBLAS_CORETYPE=" * info.best_kernel : "")
+        ok &= info.coretype_env == first(coretype_env, 31)
+        ok &= !isempty(info.blas)
+        if startswith(info.blas, "OpenBLAS") && occursin("DYNAMIC_ARCH", info.blas)
+            ok &= info.kernel in split(info.blas)    # a DYNAMIC_ARCH build names its core
+        end
+        return ok
+    end
+
+    info = blas_info()
+    @test info isa NamedTuple
+    @test consistent(info, get(ENV, "OPENBLAS_CORETYPE", ""))
+    @test info == blas_info()
+    level = cpuinfo_level()
+    if level !== nothing
+        @test info.cpu_level == level
+    end
+
+    for (name, want) in (("SkylakeX", 4), ("skylakex", 4), ("SapphireRapids", 4), ("Haswell", 3),
+                         ("Zen", 3), ("Sandybridge", 2), ("Prescott", 1), ("Nehalem", 1),
+                         ("Bogus", 0), ("", 0), ("Skylake\0X", 0))
+        @test blas_kernel_level(name) == want
+    end
+    @test_throws MethodError blas_kernel_level(nothing)
+
+    passed, max_rel_error = blas_selfcheck()
+    @test passed === true
+    @test 0 < max_rel_error <= 1e-4    # single precision sums are never exact
+
+    # Loading the package with a kernel forced: one warning exactly when below.
+    julia = Base.julia_cmd()
+    project = Base.active_project()
+    function load_with(core)
+        code = "using AttnRoll; i = blas_info(); println(i.kernel, ' ', i.kernel_below_cpu, ' ', blas_selfcheck()[1])"
+        cmd = addenv(`$julia --startup-file=no --project=$project -e $code`, "OPENBLAS_CORETYPE" => core)
+        out, err = IOBuffer(), IOBuffer()
+        ok = success(pipeline(cmd; stdout = out, stderr = err))
+        return ok, String(take!(out)), String(take!(err))
+    end
+    if level !== nothing && level > 1
+        ok, out, err = load_with("Prescott")
+        @test ok && strip(out) == "Prescott true true"
+        @test count("OpenBLAS uses its", err) == 1
+        @test occursin("AttnRoll: OpenBLAS uses its Prescott kernel but this CPU supports $(names[level + 1]); " *
+                       "start Julia with OPENBLAS_CORETYPE=$(best[level]) set in the environment instead of " *
+                       "OPENBLAS_CORETYPE=Prescott", err)
+        ok, out, err = load_with(best[level])
+        @test ok && strip(out) == "$(best[level]) false true"
+        @test !occursin("OpenBLAS uses its", err)
+    end
+end
+
 @testset "loading the library" begin
     julia = Base.julia_cmd()
     project = Base.active_project()
