@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "args.hpp"
+#include "blas_autofix.h"
 #include "cli_error.hpp"
 #include "commands.hpp"
 #include "dump_layout.hpp"
@@ -91,6 +92,8 @@ int cmd_info(int argc, char **argv) {
             status = kExitBadInput;
         }
     }
+    // What the rollouts of these files would run on (see --blas-core).
+    std::printf("BLAS kernel   %s\n", blas_autofix_summary());
     return status;
 }
 

@@ -11,7 +11,10 @@
 #include <filesystem>
 #include <string>
 
+#include <vector>
+
 #include "attnroll.h"
+#include "blas_autofix.h"
 #include "cli_error.hpp"
 #include "commands.hpp"
 
@@ -32,8 +35,17 @@ const Command kCommands[] = {
 };
 
 void print_help(std::FILE *to) {
-    std::fputs("usage: attnroll [--version] [--help] COMMAND [ARGS]   (attnroll COMMAND --help for details)\n\n", to);
+    std::fputs("usage: attnroll [--version] [--help] [--blas-core auto|keep|NAME] COMMAND [ARGS]\n"
+               "       (attnroll COMMAND --help for details)\n\n", to);
     for (const Command &c : kCommands) std::fprintf(to, "  %-10s %s\n", c.name, c.summary);
+    std::fputs("\n"
+               "  --blas-core auto   (default) when OpenBLAS picked a kernel below what the CPU\n"
+               "                     supports and OPENBLAS_CORETYPE is unset, run again once with\n"
+               "                     OPENBLAS_CORETYPE set to the CPU's best kernel (checked first)\n"
+               "  --blas-core keep   run on the kernel OpenBLAS picked\n"
+               "  --blas-core NAME   force an OpenBLAS kernel the CPU can run (e.g. Haswell)\n"
+               "  (may also follow the command; --version shows the kernel in use)\n",
+               to);
 }
 
 void print_version() {
@@ -41,7 +53,31 @@ void print_version() {
     std::printf("library       libattnroll %s\n", attnroll_version_string());
     attnroll_blas_info blas;
     if (attnroll_blas_report(&blas) == ATTNROLL_OK)
-        std::printf("BLAS          %s (kernel %s)\n", blas.blas, blas.kernel[0] ? blas.kernel : "unknown");
+        std::printf("BLAS          %s\n", blas.blas);
+    std::printf("BLAS kernel   %s\n", blas_autofix_summary());
+}
+
+// Applies --blas-core (anywhere on the command line: it concerns the whole
+// process, which it may re-execute) and returns the arguments without it.
+std::vector<char *> apply_blas_core(int argc, char **argv) {
+    const char *mode = blas_autofix_mode_from_args(argc, argv);
+    char err[256];
+    if (blas_autofix(mode, argv, err, sizeof err) != 0) throw Error(err, kExitUsage);
+    std::vector<char *> rest;
+    for (int i = 0; i < argc; ++i) {
+        const bool separate = std::strcmp(argv[i], "--blas-core") == 0;
+        if (separate || std::strncmp(argv[i], "--blas-core=", 12) == 0) {
+            if (separate && i + 1 < argc) ++i;
+            continue;
+        }
+        if (std::strcmp(argv[i], "--") == 0) {
+            rest.insert(rest.end(), argv + i, argv + argc);
+            break;
+        }
+        rest.push_back(argv[i]);
+    }
+    rest.push_back(nullptr);
+    return rest;
 }
 
 int run(int argc, char **argv) {
@@ -81,7 +117,8 @@ int run(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     try {
-        return cli::run(argc, argv);
+        std::vector<char *> args = cli::apply_blas_core(argc, argv);
+        return cli::run(static_cast<int>(args.size() - 1), args.data());
     } catch (const cli::Error &e) {
         std::fprintf(stderr, "attnroll: %s\n", e.what());
         return e.exit_status();
