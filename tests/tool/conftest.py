@@ -342,13 +342,13 @@ def spatial_outputs(vid, a, b):
     """The names the contract gives the outputs of one group."""
     frames = b - a + 1
     p = f"video_{vid}_frames{a}-{b}"
-    return ({f"{p}_rollout.npz", f"{p}_cls_contact.png"}
+    return ({f"{p}_rollout.npz", f"{p}_cls_contact.png", "attnroll_run.json"}
             | {f"{p}_cls_f{i:03d}.png" for i in range(frames)})
 
 
 def temporal_outputs(vid, rid, num_layers):
     p = f"video_{vid}_refiner_{rid}"
-    names = set()
+    names = {"attnroll_run.json"}
     for s in (["rollout", "rollout_nolayer0"] if num_layers >= 2 else ["rollout"]):
         names |= {f"{p}_{s}.npz", f"{p}_{s}_col_avg.npz", f"{p}_{s}_col_avg_norm.npz",
                   f"{p}_{s}_rownorm.npz", f"{p}_{s}_rownorm_col_avg.npz",

@@ -29,7 +29,7 @@ def group(tmp_path, rng):
 
 def run_and_expect_bad_input(inp, out, *mention):
     before = snapshot(inp)
-    line = assert_error(run_cli("spatial", inp, "-o", out), 1, *mention)
+    line = assert_error(run_cli("spatial", "--layout", "flat", inp, "-o", out), 1, *mention)
     assert all_files(out) == set(), f"files in OUT after a failure: {sorted(all_files(out))}"
     assert snapshot(inp) == before, "the input directory changed"
     return line
@@ -109,11 +109,11 @@ def test_existing_output_needs_force(group, victim):
     name = f"{GROUP}_{victim}"
     with open(os.path.join(out, name), "wb") as fh:
         fh.write(b"old contents")
-    assert_error(run_cli("spatial", inp, "-o", out), 1, name, "--force")
+    assert_error(run_cli("spatial", "--layout", "flat", inp, "-o", out), 1, name, "--force")
     assert open(os.path.join(out, name), "rb").read() == b"old contents"
     stray = all_files(out) - spatial_outputs(VID, A, B)
     assert not stray, f"stray (temporary?) files left: {sorted(stray)}"
-    assert_ok(run_cli("spatial", inp, "-o", out, "--force"))
+    assert_ok(run_cli("spatial", "--layout", "flat", inp, "-o", out, "--force"))
     assert all_files(out) == spatial_outputs(VID, A, B)
     got = load_single(os.path.join(out, f"{GROUP}_rollout.npz"), "rollout", np.float32, (2, N, N))
     assert np.abs(got - spatial_ref(arrays)).max() <= 2e-6
@@ -138,7 +138,7 @@ def test_existing_output_needs_force(group, victim):
 ])
 def test_spatial_usage_errors(group, args, mention):
     inp, out, _paths, _ = group
-    assert_error(run_cli("spatial", inp, "-o", out, *args), 2, mention)
+    assert_error(run_cli("spatial", "--layout", "flat", inp, "-o", out, *args), 2, mention)
     assert all_files(out) == set()
 
 

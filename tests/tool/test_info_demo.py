@@ -145,9 +145,9 @@ def test_demo_runs_and_prints(demo_run):
     base, out, res = demo_run
     assert_ok(res)
     assert res.out.strip(), f"demo printed nothing\n{res!r}"
-    assert "spatial_out" in res.out and "temporal_out" in res.out, f"demo should say what it wrote\n{res!r}"
+    assert "rolled_out" in res.out and "attention_plots" in res.out, f"demo should say what it wrote\n{res!r}"
     assert set(os.listdir(base)) == {"demo"}, "demo wrote outside its -o directory"
-    for sub in ("spatial", "run", "spatial_out", "temporal_out"):
+    for sub in ("spatial/attention_maps/rolled_out", "run/attention_maps/rolled_out", "run/inference/attention_plots"):
         assert os.path.isdir(os.path.join(out, sub)), f"{sub}/ missing"
 
 
@@ -155,7 +155,10 @@ def test_demo_spatial(demo_run):
     base, out, res = demo_run
     assert_ok(res)
     groups = {}
-    for name in os.listdir(os.path.join(out, "spatial")):
+    dump = os.path.join(out, "spatial", "attention_maps")
+    for name in os.listdir(dump):
+        if name == "rolled_out":
+            continue
         m = SPATIAL_RE.match(name)
         assert m, f"unexpected file in the demo's spatial dump: {name}"
         groups.setdefault((m.group(1), m.group(2), m.group(3)), {})[int(m.group(4))] = name
@@ -164,7 +167,7 @@ def test_demo_spatial(demo_run):
     assert sorted(files) == list(range(12))
     layers, compressions = [], set()
     for l in range(12):
-        path = os.path.join(out, "spatial", files[l])
+        path = os.path.join(dump, files[l])
         arr = load_array(path)
         assert arr.shape == (4, 4, 65, 65), (files[l], arr.shape)
         layers.append(arr)
@@ -173,15 +176,16 @@ def test_demo_spatial(demo_run):
                 compressions |= {i.compress_type for i in zf.infolist()}
     assert compressions == {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}, "stored and deflated files expected"
     expected = spatial_ref(layers)
-    p = os.path.join(out, "spatial_out", f"video_{vid}_frames{a}-{b}")
-    got = load_single(p + "_rollout.npz", "rollout", np.float32, expected.shape)
+    rolled = os.path.join(dump, "rolled_out")
+    got = load_single(os.path.join(rolled, f"video_{vid}_backbone_vit_rolled_out.npz"), "attention_weights",
+                      np.float32, expected.shape)
     assert_close(got, expected, 2e-6, "demo spatial rollout")
-    names = all_files(os.path.join(out, "spatial_out"))
-    assert names == {f"video_{vid}_frames{a}-{b}_rollout.npz", f"video_{vid}_frames{a}-{b}_cls_contact.png"} | \
-        {f"video_{vid}_frames{a}-{b}_cls_f{i:03d}.png" for i in range(4)}
+    names = all_files(rolled)
+    assert names == {f"video_{vid}_backbone_vit_rolled_out.npz", f"video_{vid}_frames{a}-{b}_cls_contact.png",
+                     "attnroll_run.json"} | {f"video_{vid}_frames{a}-{b}_cls_f{i:03d}.png" for i in range(4)}
     for n in names:
         if n.endswith(".png"):
-            read_png(os.path.join(out, "spatial_out", n))
+            read_png(os.path.join(rolled, n))
     # the contract: the demo's spatial stack is float16
     dtypes = {str(a.dtype) for a in layers}
     assert dtypes == {"float16"}, f"demo spatial dump dtypes {dtypes}, the contract says float16"
@@ -207,18 +211,17 @@ def test_demo_temporal(demo_run):
         for s, begin in [("rollout", 0), ("rollout_nolayer0", 1)]:
             want = temporal_ref(layers, rid, begin)
             assert want.shape == (16, 16)
-            got = load_single(os.path.join(out, "temporal_out", f"video_{vid}_refiner_{rid}_{s}.npz"),
-                              s, np.float64, (16, 16))
+            got = load_single(os.path.join(run, "attention_maps", "rolled_out", f"video_{vid}_refiner_{rid}_{s}.npz"),
+                              "rollout", np.float64, (16, 16))
             assert_close(got, want, 1e-12, f"demo video {vid} {s}")
 
 
 def test_demo_again_needs_force(demo_run):
     base, out, res = demo_run
     assert_ok(res)
-    before = {n: open(os.path.join(out, "spatial_out", n), "rb").read()
-              for n in os.listdir(os.path.join(out, "spatial_out"))}
+    rolled = os.path.join(out, "spatial", "attention_maps", "rolled_out")
+    before = {n: open(os.path.join(rolled, n), "rb").read() for n in os.listdir(rolled) if n.endswith(".npz")}
     assert_error(run_cli("demo", "-o", out, "--quiet", cwd=base), 1, "--force")
-    after = {n: open(os.path.join(out, "spatial_out", n), "rb").read()
-             for n in os.listdir(os.path.join(out, "spatial_out"))}
+    after = {n: open(os.path.join(rolled, n), "rb").read() for n in os.listdir(rolled) if n.endswith(".npz")}
     assert after == before
     assert_ok(run_cli("demo", "-o", out, "--force", "--quiet", cwd=base))

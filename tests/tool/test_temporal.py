@@ -63,10 +63,10 @@ def check_video(out_dir, vid, rid, layers, check_pngs=True):
             csv = f"{p}_{suffix}.csv"
             vals = read_csv_column(csv, t)
             assert_close(vals, want, TOL, f"{csv}")
-            # %.17g: the text is exactly what C prints, and reads back to the npz value
+            # Python's repr, as pandas writes the scripts' CSVs, and reads back to the npz value
             with open(csv) as fh:
                 texts = [ln.split(",")[1] for ln in fh.read().splitlines()[1:]]
-            assert texts == ["%.17g" % v for v in vals], f"{csv}: values not printed with %.17g"
+            assert texts == [repr(float(v)) for v in vals], f"{csv}: values not printed as Python's repr"
             assert np.array_equal(vals, got), f"{csv}: values differ from {p}_{suffix}.npz"
     if check_pngs:
         for s in [k for k in ("rollout", "rollout_nolayer0") if k in ref]:
@@ -143,12 +143,6 @@ def build_main_run(run_dir, rng):
     # video 99 has attention but no predictions: ignored
     write_per_layer(att, 99, 0, 15, 0, peaky_softmax(rng, (16, 16)), SELF.format(0), "stem")
 
-    # a decoy under inference/attention_maps: attention_maps/ exists, so it is not read
-    decoy = os.path.join(run_dir, "inference", "attention_maps")
-    extras["decoy"] = [peaky_softmax(rng, (16, 16)) for _ in range(5)]
-    for k in range(5):
-        write_per_layer(decoy, 5, 0, 15, k, extras["decoy"][k], SELF.format(k), "stem")
-
     predictions = [
         {"video_id": 5, "score": 0.40, "refiner_id": 1, "label": 3, "segment": [0.0, 4.5]},
         {"video_id": "21", "score": 0.30, "refiner_id": 0},
@@ -170,7 +164,7 @@ def main_run(tmp_path_factory):
     videos, _extras = build_main_run(run_dir, rng)
     out = os.path.join(os.path.dirname(run_dir), "out")
     before = snapshot(run_dir)
-    res = run_cli("temporal", run_dir, "-o", out)
+    res = run_cli("temporal", "--layout", "flat", run_dir, "-o", out)
     return run_dir, out, videos, before, res
 
 
@@ -199,7 +193,6 @@ def test_reference_depends_on_the_choices():
     by_file_number = [l5[k] for k in (1, 3, 4, 2, 0)]          # files l = 0..4 hold k = 1,3,4,2,0
     assert differs(want5, temporal_ref(by_file_number, rid5))
     assert differs(want5, temporal_ref(l5 + [extras["cross"]], rid5))
-    assert differs(want5, temporal_ref(extras["decoy"], rid5))
     rid21, l21 = videos["21"]
     want21 = temporal_ref(l21, rid21)
     assert differs(want21, temporal_ref(l21, 1))                  # the tie's second entry
@@ -235,7 +228,7 @@ def test_inference_attention_maps_and_default_output(tmp_path, rng):
         write_per_layer(att, 3, 20, 29, l, layers[k], SELF.format(k), rule)
     write_results(run_dir, [{"video_id": 3, "score": 0.2, "refiner_id": 0},
                             {"video_id": 3, "score": 0.6, "refiner_id": 1}])
-    res = assert_ok(run_cli("temporal", run_dir, "--quiet"))
+    res = assert_ok(run_cli("temporal", "--layout", "flat", run_dir, "--quiet"))
     assert res.err == "", f"--quiet should silence stderr\n{res!r}"
     out = os.path.join(run_dir, "attnroll_temporal")
     assert all_files(out) == temporal_outputs(3, 1, 3)
@@ -258,7 +251,7 @@ def small_run(run_dir, rng, vid=4, rid=0, T=6, shapes=((6, 6), (6, 6), (6, 6))):
 
 def expect_failure(run_dir, out, *mention):
     before = snapshot(run_dir)
-    line = assert_error(run_cli("temporal", run_dir, "-o", out), 1, *mention)
+    line = assert_error(run_cli("temporal", "--layout", "flat", run_dir, "-o", out), 1, *mention)
     assert all_files(out) == set(), f"outputs written despite the failure: {sorted(all_files(out))}"
     assert snapshot(run_dir) == before
     return line
@@ -319,11 +312,11 @@ def test_existing_output_and_force(tmp_path, rng):
     victim = os.path.join(out, "video_4_refiner_0_rollout.npz")
     with open(victim, "wb") as fh:
         fh.write(b"old contents")
-    line = assert_error(run_cli("temporal", run_dir, "-o", out), 1, "--force",
+    line = assert_error(run_cli("temporal", "--layout", "flat", run_dir, "-o", out), 1, "--force",
                         "video_4_refiner_0_rollout.npz")
     assert open(victim, "rb").read() == b"old contents"
     assert all_files(out) <= temporal_outputs(4, 0, 3), f"stray files: {sorted(all_files(out))}"
-    assert_ok(run_cli("temporal", run_dir, "-o", out, "--force"))
+    assert_ok(run_cli("temporal", "--layout", "flat", run_dir, "-o", out, "--force"))
     assert all_files(out) == temporal_outputs(4, 0, 3)
     att = os.path.join(run_dir, "attention_maps")
     layers = [np.load(os.path.join(att, f"video_4_frames0-5_refiner_temporal_layer_{k}_attn.npz"))

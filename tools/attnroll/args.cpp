@@ -65,6 +65,17 @@ std::vector<long> parse_long_list(const std::string &text, const std::string &wh
     return out;
 }
 
+std::vector<std::string> parse_word_list(const std::string &text, const std::string &what) {
+    std::vector<std::string> out;
+    std::stringstream list(text);
+    for (std::string item; std::getline(list, item, ',');) {
+        if (item.empty()) throw Error(what + ": '" + text + "' has an empty item", kExitUsage);
+        out.push_back(item);
+    }
+    if (out.empty() || text.back() == ',') throw Error(what + ": '" + text + "' is not a list like 3,15", kExitUsage);
+    return out;
+}
+
 Grid parse_grid(const std::string &text) {
     const size_t x = text.find('x');
     if (x == std::string::npos || x == 0 || x + 1 == text.size())

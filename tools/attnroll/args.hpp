@@ -31,6 +31,9 @@ long parse_long(const std::string &text, const std::string &what, long lo, long 
 // A comma-separated list of whole numbers in [lo, hi], not empty.
 std::vector<long> parse_long_list(const std::string &text, const std::string &what, long lo, long hi);
 
+// A comma-separated list of non-empty words ("3,15", "demo").
+std::vector<std::string> parse_word_list(const std::string &text, const std::string &what);
+
 // A patch grid of rows x cols ("24x18").
 struct Grid {
     long rows = 0, cols = 0;

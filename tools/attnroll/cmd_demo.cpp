@@ -14,6 +14,7 @@
 #include "formats/npy.hpp"
 #include "formats/npz.hpp"
 #include "io/atomic_file.hpp"
+#include "run_report.hpp"
 #include "synth.h"
 
 namespace fs = std::filesystem;
@@ -24,11 +25,12 @@ namespace {
 const char *kDemoHelp =
     "usage: attnroll demo [-o OUT] [--force] [--quiet]\n"
     "\n"
-    "Writes a small synthetic dump to OUT (default ./attnroll_demo): a ViT-shaped spatial\n"
-    "stack (4 frames, 12 layers, 4 heads, 1 CLS + 8x8 patches, float16, stored and deflated\n"
-    "files, attention drawn to a blob that moves across the frames) and a temporal refiner\n"
-    "run (two videos, one per attention layout), then runs `attnroll spatial` and\n"
-    "`attnroll temporal` over it.\n";
+    "Writes a small synthetic dump to OUT (default ./attnroll_demo) in the users' layouts:\n"
+    "OUT/spatial/attention_maps/, a ViT-shaped spatial stack (4 frames, 12 layers, 4 heads,\n"
+    "1 CLS + 8x8 patches, float16, stored and deflated files, attention drawn to a blob\n"
+    "that moves across the frames), and OUT/run/, a temporal refiner run (two videos, one\n"
+    "per attention layout).  Then runs `attnroll spatial OUT/spatial` and\n"
+    "`attnroll temporal OUT/run`, which write beside their inputs as the scripts do.\n";
 
 const synth_blob kSpatial = {4, 4, 12, 8, 8, 42};  // frames, heads, layers, grid 8x8, seed
 
@@ -111,18 +113,19 @@ int cmd_demo(int argc, char **argv) {
     if (!args.positional.empty()) throw Error("demo: takes no positional arguments (see --help)", kExitUsage);
     const fs::path out = args.value("--output", "attnroll_demo");
     const bool force = args.has("--force"), quiet = args.has("--quiet");
-    fs::create_directories(out / "spatial");
-    write_demo_spatial(out / "spatial", force);
-    write_demo_temporal(out / "run", force);
+    const fs::path spatial = out / "spatial", maps = spatial / "attention_maps", run = out / "run";
+    fs::create_directories(maps);
+    write_demo_spatial(maps, force);
+    write_demo_temporal(run, force);
     std::printf("wrote a synthetic dump: %s (12 spatial layers) and %s (2 videos, 6 temporal layers)\n",
-                (out / "spatial").string().c_str(), (out / "run").string().c_str());
+                maps.string().c_str(), run.string().c_str());
 
     SpatialOptions so;
-    so.out = (out / "spatial_out").string();
     so.force = force;
     so.quiet = quiet;
-    for (const std::string &f : run_spatial((out / "spatial").string(), so)) std::printf("wrote %s\n", f.c_str());
-    const Array r = read_npz((fs::path(so.out) / "video_demo_frames0-3_rollout.npz").string(), "rollout");
+    RunReport spatial_report("spatial", {{"demo", true}});
+    if (run_spatial(spatial.string(), so, spatial_report) != kExitOk) return kExitBadInput;
+    const Array r = read_npz((maps / "rolled_out" / spatial_video_file("demo")).string(), "attention_weights");
     const float *values = static_cast<const float *>(r.data());
     const int64_t n = r.shape[2], cols = kSpatial.grid_cols;
     for (int64_t f = 0; f < r.shape[0]; ++f) {
@@ -135,11 +138,11 @@ int cmd_demo(int argc, char **argv) {
                     blob_row, blob_col);
     }
     TemporalOptions to;
-    to.out = (out / "temporal_out").string();
+    to.out = run.string();
     to.force = force;
     to.quiet = quiet;
-    for (const std::string &f : run_temporal((out / "run").string(), to)) std::printf("wrote %s\n", f.c_str());
-    return kExitOk;
+    RunReport temporal_report("temporal", {{"demo", true}});
+    return run_temporal(run.string(), to, temporal_report);
 }
 
 }  // namespace cli

@@ -2,6 +2,8 @@
 // attention dumps and writes the rollout and CLS heat maps.
 #include <algorithm>
 #include <climits>
+#include <cstring>
+#include <set>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -23,6 +25,7 @@
 #include "outputs.hpp"
 #include "parallel_for.hpp"
 #include "progress.hpp"
+#include "run_report.hpp"
 
 namespace fs = std::filesystem;
 
@@ -30,24 +33,40 @@ namespace cli {
 namespace {
 
 const char *kSpatialHelp =
-    "usage: attnroll spatial DIR [-o OUT] [--grid RxC] [--query-rows R[,R...]] [--layers A:B]\n"
-    "                        [--threads N] [--force] [--quiet]\n"
+    "usage: attnroll spatial DIR [-o BASE] [--layout original|flat] [--grid RxC]\n"
+    "                        [--query-rows R[,R...]] [--layers N|A:B] [--videos V[,V...]]\n"
+    "                        [--threads N] [--keep-going] [--strict] [--force] [--quiet]\n"
     "\n"
-    "Rolls out every (video, frame window) in DIR: files named\n"
-    "  video_<vid>_frames<a>-<b>_backbone_vit_layer_<l>_attn.npz\n"
-    "  video_<vid>_frames<a>-<b>_layer_backbone_vit_module_blocks_<l>_attn.npz\n"
+    "Rolls out every (video, frame window) in DIR/attention_maps/ (or in DIR itself):\n"
+    "  video_<v>_frames<a>-<b>_backbone_vit_layer_<l>_attn.npz\n"
+    "  video_<v>_frames<a>-<b>_layer_backbone_vit_module_blocks_<l>_attn.npz   (older naming)\n"
     "(or ..._attn_collapsed.npz with heads already averaged, or .npy), each holding\n"
-    "attention_weights [F,H,N,N] (collapsed: [F,N,N]), float32 or float16. Stored\n"
-    "(np.savez) C-order layers are read a frame at a time by each worker; others a\n"
-    "layer at a time. Writes to OUT (default DIR/attnroll_spatial):\n"
-    "  video_<vid>_frames<a>-<b>_rollout.npz     rollout: float32 [F,N,N] (or [F,k,N])\n"
-    "  video_<vid>_frames<a>-<b>_cls_f<i>.png    CLS row over the patch grid, per frame\n"
-    "  video_<vid>_frames<a>-<b>_cls_contact.png all frames\n"
+    "attention_weights [F,H,N,N] (collapsed: [F,N,N]), float32 or float16. Every window\n"
+    "of a video must have the same layers 0..L-1, and windows must not overlap. Heads\n"
+    "are averaged (the spec's rollout; the newest script's entropy fusion and CLS\n"
+    "dropping need library support not yet there). Stored (np.savez) C-order layers\n"
+    "are read a frame at a time by each worker; others a layer at a time.\n"
     "\n"
+    "Writes to BASE/attention_maps/rolled_out/ (default: DIR/attention_maps/rolled_out/,\n"
+    "or DIR/rolled_out/ when DIR holds the layer files), as spatial_rollout.py does:\n"
+    "  video_<v>_backbone_vit_rolled_out.npz   attention_weights: float32 [sum F, N, N]\n"
+    "                                          (or [sum F, k, N]), windows in frame order\n"
+    "  video_<v>_frames<a>-<b>_cls_f<i>.png    extra: CLS row over the patch grid, per frame\n"
+    "  video_<v>_frames<a>-<b>_cls_contact.png extra: all frames of the window\n"
+    "  attnroll_run.json                       what this run read and wrote\n"
+    "With --layout flat: -o OUT (default DIR/attnroll_spatial) gets, per window,\n"
+    "  video_<v>_frames<a>-<b>_rollout.npz     rollout: float32 [F,N,N], and the PNGs.\n"
+    "\n"
+    "  -o, --out BASE    base folder of the outputs (see above)\n"
+    "  --layout L        original (the script's tree, default) or flat\n"
     "  --grid RxC        patch grid (default: inferred when N-1 is a perfect square)\n"
     "  --query-rows R,.. rows of the rollout to compute (the first is drawn); default all\n"
+    "  --layers N        require exactly N layers in every window (the script needs 24)\n"
     "  --layers A:B      roll out layers A..B-1 only (either side may be empty; 1: drops layer 0)\n"
+    "  --videos V,...    only these videos\n"
     "  --threads N       worker threads (default: one per core)\n"
+    "  --keep-going      after a video fails, go on with the next (exit status 1 at the end)\n"
+    "  --strict          treat every warning as an error\n"
     "  --force           replace existing outputs\n"
     "  --quiet           no progress bar\n";
 
@@ -66,13 +85,15 @@ struct Window {
     }
 };
 
-std::vector<Window> find_windows(const std::string &dir) {
-    if (!fs::is_directory(dir)) throw Error(dir + ": is not a directory");
+// Every window of the layer folder, by video, each video's windows in frame
+// order.  A layer number found twice in a window is an error naming both files.
+std::map<std::string, std::vector<Window>> find_videos(const fs::path &dir, const std::set<std::string> &only) {
     std::map<std::string, Window> windows;
     for (const auto &entry : fs::directory_iterator(dir)) {
         const std::string file = entry.path().filename().string();
         SpatialLayerName name;
         if (!entry.is_regular_file() || !parse_spatial_layer_name(file, name)) continue;
+        if (!only.empty() && !only.count(name.vid)) continue;
         Window w;
         w.vid = name.vid;
         w.first = name.first;
@@ -83,17 +104,54 @@ std::vector<Window> find_windows(const std::string &dir) {
                         " also in " + slot.layers[name.layer].path);
         slot.layers[name.layer] = {entry.path().string(), name.collapsed, name.npy};
     }
-    std::vector<Window> out;
-    for (auto &kv : windows) {
-        const long count = kv.second.layers.rbegin()->first + 1;
+    std::map<std::string, std::vector<Window>> videos;
+    for (auto &kv : windows) videos[kv.second.vid].push_back(std::move(kv.second));
+    for (auto &kv : videos)
+        std::sort(kv.second.begin(), kv.second.end(),
+                  [](const Window &a, const Window &b) { return a.first != b.first ? a.first < b.first : a.last < b.last; });
+    if (videos.empty())
+        throw Error(dir.string() + ": no attention files (video_<v>_frames<a>-<b>_backbone_vit_layer_<l>_attn.npz)" +
+                    (only.empty() ? std::string() : " of the videos given to --videos"));
+    for (const std::string &v : only)
+        if (!videos.count(v)) throw Error("--videos: video " + v + " has no attention files in " + dir.string());
+    return videos;
+}
+
+std::string layer_list(const Window &w) {
+    std::string s;
+    for (const auto &kv : w.layers) s += (s.empty() ? "" : ",") + std::to_string(kv.first);
+    return s;
+}
+
+// The users' rules for one video's windows: layers 0..L-1 without a gap, the
+// same layers in every window (exactly --layers N when given), and no two
+// windows sharing a frame (a full-range set beside windowed sets is one way).
+void check_video(const std::vector<Window> &windows, long layer_count) {
+    for (const Window &w : windows) {
+        const long count = w.layers.rbegin()->first + 1;
         for (long l = 0; l < count; ++l)
-            if (!kv.second.layers.count(l))
-                throw Error(dir + ": " + kv.first + ": layer " + std::to_string(l) + " is missing (found layers up to " +
-                            std::to_string(count - 1) + ")");
-        out.push_back(std::move(kv.second));
+            if (!w.layers.count(l))
+                throw Error(w.layers.rbegin()->second.path + ": " + w.stem() + " has layers " + layer_list(w) +
+                            ": layer " + std::to_string(l) + " is missing");
+        if (layer_count >= 0 && count != layer_count)
+            throw Error(w.layers.rbegin()->second.path + ": " + w.stem() + " has " + std::to_string(count) +
+                        " layers (0.." + std::to_string(count - 1) + "), but --layers " + std::to_string(layer_count) +
+                        " requires " + std::to_string(layer_count));
+        if (w.layers.size() != windows[0].layers.size())
+            throw Error(w.layers.rbegin()->second.path + ": " + w.stem() + " has layers " + layer_list(w) + " but " +
+                        windows[0].stem() + " has layers " + layer_list(windows[0]) +
+                        " (windows of one video must have the same layers)");
     }
-    if (out.empty()) throw Error(dir + ": no attention files (video_<vid>_frames<a>-<b>_..._layer_<l>_attn.npz)");
-    return out;
+    for (size_t i = 1; i < windows.size(); ++i) {
+        const Window &a = windows[i - 1], &b = windows[i];
+        if (b.first > a.last) continue;
+        const bool nested = (a.first <= b.first && b.last <= a.last) || (b.first <= a.first && a.last <= b.last);
+        throw Error(b.layers.begin()->second.path + ": frames " + std::to_string(b.first) + "-" + std::to_string(b.last) +
+                    " overlap frames " + std::to_string(a.first) + "-" + std::to_string(a.last) + " of " +
+                    a.layers.begin()->second.path +
+                    (nested ? " (a full-range file set beside windowed ones)" : "") +
+                    "; keep one set of windows per video");
+    }
 }
 
 // Checks a layer's shape ([F,H,N,N], or [F,N,N] collapsed) and returns it as
@@ -222,7 +280,8 @@ void roll_out_by_layer(const Window &w, long begin, long end, const Config &conf
 }
 
 // Rolls out one window, streaming its layers; returns what it wrote.
-std::vector<std::string> spatial_window(const Window &w, const SpatialOptions &o, Progress &progress) {
+// Rolls out one window, streaming its layers.
+WindowRollout roll_out_window(const Window &w, const SpatialOptions &o, Progress &progress) {
     const long count = static_cast<long>(w.layers.size());
     const long begin = o.begin, end = o.end < 0 ? count : o.end;
     if (begin >= end || end > count)
@@ -249,80 +308,149 @@ std::vector<std::string> spatial_window(const Window &w, const SpatialOptions &o
     } else {
         roll_out_by_layer(w, begin, end, config, o, progress, r);
     }
-    const Grid grid = r.grid;
-    const int64_t frames = r.frames, rows = r.rows, n = r.n;
-    const float *result = r.data;
-    std::vector<unsigned char> image = std::move(r.image);
+    return r;
+}
 
-    // The drawn row: row 0 (CLS), or the first query row; its CLS column dropped.
-    std::vector<std::vector<float>> maps(static_cast<size_t>(frames));
-    for (int64_t f = 0; f < frames; ++f) {
-        const float *row = result + f * rows * n;
-        maps[static_cast<size_t>(f)].assign(row + 1, row + n);
+// The window's CLS heat maps (row 0, or the first query row, without its CLS
+// column, on the patch grid): one per frame, titled with the video and the
+// frame, and a contact sheet.  Extras: no script writes them.
+void add_cls_maps(Outputs &outputs, const fs::path &folder, const Window &w, const WindowRollout &r) {
+    auto maps = std::make_shared<std::vector<std::vector<float>>>(static_cast<size_t>(r.frames));
+    for (int64_t f = 0; f < r.frames; ++f) {
+        const float *row = r.data + f * r.rows * r.n;
+        (*maps)[static_cast<size_t>(f)].assign(row + 1, row + r.n);
     }
-    Outputs outputs;
-    const std::string base = (fs::path(o.out) / w.stem()).string();
-    std::vector<NpzEntry> rollout_npz(1);  // moved in, not copied from an initializer list
-    rollout_npz[0] = {"rollout", std::move(image)};
-    outputs.npz(base + "_rollout.npz", std::move(rollout_npz));
+    const Grid grid = r.grid;
+    const std::string base = (folder / w.stem()).string();
     HeatmapStyle style;
     style.cell = std::max(1, static_cast<int>(256 / std::max(grid.rows, grid.cols)));
-    auto shared_maps = std::make_shared<std::vector<std::vector<float>>>(std::move(maps));
-    for (int64_t f = 0; f < frames; ++f) {
+    for (int64_t f = 0; f < r.frames; ++f) {
         char suffix[32];
         std::snprintf(suffix, sizeof suffix, "_cls_f%03lld.png", static_cast<long long>(f));
         const std::string path = base + suffix;
-        style.title = w.stem() + " frame " + std::to_string(f);
-        outputs.add(path, [path, shared_maps, f, grid, style](bool force) {
-            write_heatmap(path, (*shared_maps)[static_cast<size_t>(f)].data(), static_cast<int>(grid.rows),
+        style.title = "Video " + w.vid + ", frame " + std::to_string(w.first + f);
+        outputs.add(path, [path, maps, f, grid, style](bool force) {
+            write_heatmap(path, (*maps)[static_cast<size_t>(f)].data(), static_cast<int>(grid.rows),
                           static_cast<int>(grid.cols), style, force);
         });
     }
     const std::string sheet = base + "_cls_contact.png";
-    outputs.add(sheet, [sheet, shared_maps, grid, style](bool force) {
+    outputs.add(sheet, [sheet, maps, grid, style](bool force) {
         std::vector<const float *> all;
-        for (const auto &m : *shared_maps) all.push_back(m.data());
+        for (const auto &m : *maps) all.push_back(m.data());
         write_contact_sheet(sheet, all, static_cast<int>(grid.rows), static_cast<int>(grid.cols), style.cell, force);
     });
+}
+
+// spatial_rollout.py's per-video array: the windows' rollouts along frames, in
+// frame order (one window: its own image, not copied).
+std::vector<unsigned char> video_image(std::vector<WindowRollout> &rollouts, const std::vector<Window> &windows) {
+    if (rollouts.size() == 1) return std::move(rollouts[0].image);
+    int64_t frames = 0;
+    for (size_t i = 0; i < rollouts.size(); ++i) {
+        if (rollouts[i].rows != rollouts[0].rows || rollouts[i].n != rollouts[0].n)
+            throw Error(windows[i].layers.begin()->second.path + ": " + windows[i].stem() + " has " +
+                        std::to_string(rollouts[i].n) + " tokens, but " + windows[0].stem() + " has " +
+                        std::to_string(rollouts[0].n));
+        frames += rollouts[i].frames;
+    }
+    size_t offset = 0;
+    std::vector<unsigned char> image =
+        npy_image_for(ATTNROLL_F32, {frames, rollouts[0].rows, rollouts[0].n}, &offset);
+    for (const WindowRollout &r : rollouts) {
+        const size_t bytes = static_cast<size_t>(r.frames * r.rows * r.n) * sizeof(float);
+        std::memcpy(image.data() + offset, r.data, bytes);
+        offset += bytes;
+    }
+    return image;
+}
+
+// Rolls out one video's windows and writes its files, all or nothing.
+std::vector<std::string> roll_out_video(const std::vector<Window> &windows, const fs::path &out, const SpatialOptions &o,
+                                        Progress &progress) {
+    check_video(windows, o.layer_count);
+    std::vector<WindowRollout> rollouts;
+    for (const Window &w : windows) rollouts.push_back(roll_out_window(w, o, progress));
+    Outputs outputs;
+    for (size_t i = 0; i < windows.size(); ++i) add_cls_maps(outputs, out, windows[i], rollouts[i]);
+    if (o.layout == Layout::original) {
+        std::vector<NpzEntry> entry(1);  // moved in, not copied from an initializer list
+        entry[0] = {"attention_weights", video_image(rollouts, windows)};
+        outputs.npz((out / spatial_video_file(windows[0].vid)).string(), std::move(entry));
+    } else {
+        for (size_t i = 0; i < windows.size(); ++i) {
+            std::vector<NpzEntry> entry(1);
+            entry[0] = {"rollout", std::move(rollouts[i].image)};
+            outputs.npz((out / (windows[i].stem() + "_rollout.npz")).string(), std::move(entry));
+        }
+    }
     outputs.commit(o.force, o.threads);
     return outputs.paths();
 }
 
-}  // namespace
-
-std::vector<std::string> run_spatial(const std::string &dir, const SpatialOptions &options) {
-    const std::vector<Window> windows = find_windows(dir);
-    fs::create_directories(options.out);
-    long total = 0;
-    for (const Window &w : windows) total += static_cast<long>(w.layers.size());
-    Progress progress("spatial", total, options.quiet);
-    std::vector<std::string> written;
-    for (const Window &w : windows) {
-        const auto files = spatial_window(w, options, progress);
-        written.insert(written.end(), files.begin(), files.end());
-    }
-    return written;
+// The folder holding the layer files: DIR/attention_maps when there is one
+// (as the script reads it), else DIR.
+fs::path layer_folder(const std::string &dir) {
+    if (!fs::is_directory(dir)) throw Error(dir + ": is not a directory");
+    const fs::path maps = fs::path(dir) / "attention_maps";
+    return fs::is_directory(maps) ? maps : fs::path(dir);
 }
 
+}  // namespace
+
+int run_spatial(const std::string &dir, const SpatialOptions &o, RunReport &report) {
+    const fs::path layers = layer_folder(dir);
+    const auto videos = find_videos(layers, o.videos);
+    fs::path out = o.out;
+    if (o.layout == Layout::original)
+        out = o.out.empty() ? layers / "rolled_out" : fs::path(o.out) / kRolledOutDir;
+    else if (o.out.empty())
+        out = fs::path(dir) / "attnroll_spatial";
+    long total = 0;
+    for (const auto &kv : videos)
+        for (const Window &w : kv.second) total += static_cast<long>(w.layers.size());
+    Progress progress("spatial", total, o.quiet);
+    for (const auto &kv : videos) {
+        try {
+            for (const Window &w : kv.second)
+                for (const auto &l : w.layers) report.input(l.second.path);
+            const auto files = roll_out_video(kv.second, out, o, progress);
+            const long used = (o.end < 0 ? static_cast<long>(kv.second[0].layers.size()) : o.end) - o.begin;
+            report.video_done(kv.first, files,
+                              std::to_string(kv.second.size()) + " window" + (kv.second.size() == 1 ? "" : "s") + ", " +
+                                  std::to_string(used) + " layers used of " +
+                                  std::to_string(kv.second[0].layers.size()));
+        } catch (const Error &e) {
+            if (e.exit_status() == kExitUsage) throw;
+            std::fprintf(stderr, "attnroll: %s\n", e.what());
+            report.video_failed(kv.first, e.what());
+            if (!o.keep_going) break;
+        }
+    }
+    return report.finish((out / kManifestName).string());
+}
 
 namespace {
 
 void parse_layers(const std::string &text, SpatialOptions &o) {
     const size_t colon = text.find(':');
-    if (colon == std::string::npos) throw Error("--layers: '" + text + "' is not A:B (e.g. 1: or 0:12)", kExitUsage);
+    if (colon == std::string::npos) {
+        o.layer_count = parse_long(text, "--layers", 1, LONG_MAX);
+        return;
+    }
     const std::string a = text.substr(0, colon), b = text.substr(colon + 1);
-    if (b.find(':') != std::string::npos) throw Error("--layers: '" + text + "' is not A:B (e.g. 1: or 0:12)", kExitUsage);
+    if (b.find(':') != std::string::npos) throw Error("--layers: '" + text + "' is not N or A:B (e.g. 24, 1: or 0:12)", kExitUsage);
     o.begin = a.empty() ? 0 : parse_long(a, "--layers", 0, LONG_MAX);
     o.end = b.empty() ? -1 : parse_long(b, "--layers", 0, LONG_MAX);
-    if (o.begin < 0 || (o.end >= 0 && o.end <= o.begin))
+    if (o.end >= 0 && o.end <= o.begin)
         throw Error("--layers: '" + text + "' is not a non-empty range of layers", kExitUsage);
 }
 
 }  // namespace
 
 int cmd_spatial(int argc, char **argv) {
-    const Args args = parse_args(argc, argv, {"--output", "--grid", "--query-rows", "--layers", "--threads"},
-                                 {"--force", "--quiet", "--help", "-h"});
+    const Args args = parse_args(argc, argv, {"--output", "--layout", "--grid", "--query-rows", "--layers", "--threads", "--videos"},
+                                 {"--keep-going", "--strict", "--force", "--quiet", "--help", "-h"});
     if (args.has("--help") || args.has("-h")) {
         std::fputs(kSpatialHelp, stdout);
         return kExitOk;
@@ -330,17 +458,31 @@ int cmd_spatial(int argc, char **argv) {
     if (args.positional.size() != 1) throw Error("spatial: needs exactly one DIR (see --help)", kExitUsage);
     SpatialOptions o;
     const std::string dir = args.positional[0];
-    o.out = args.value("--output", (fs::path(dir) / "attnroll_spatial").string());
+    o.layout = parse_layout(args.value("--layout", "original"));
+    o.out = args.value("--output", "");
     if (args.given("--grid")) o.grid = parse_grid(args.values.at("--grid"));
     if (args.given("--query-rows"))
         for (const long r : parse_long_list(args.values.at("--query-rows"), "--query-rows", 0, LONG_MAX))
             o.query_rows.push_back(r);
-    if (args.values.count("--layers")) parse_layers(args.values.at("--layers"), o);
+    if (args.given("--layers")) parse_layers(args.values.at("--layers"), o);
+    if (args.given("--videos"))
+        for (const std::string &v : parse_word_list(args.values.at("--videos"), "--videos")) o.videos.insert(v);
     o.threads = parse_long(args.value("--threads", "0"), "--threads", 0, 4096);
+    o.keep_going = args.has("--keep-going");
+    o.strict = args.has("--strict");
     o.force = args.has("--force");
     o.quiet = args.has("--quiet");
-    for (const std::string &f : run_spatial(dir, o)) std::printf("wrote %s\n", f.c_str());
-    return kExitOk;
+    RunReport report("spatial", {{"out", o.out},
+                                 {"layout", layout_name(o.layout)},
+                                 {"grid", o.grid.rows ? std::to_string(o.grid.rows) + "x" + std::to_string(o.grid.cols) : ""},
+                                 {"query_rows", o.query_rows},
+                                 {"layers", args.value("--layers", "")},
+                                 {"videos", o.videos},
+                                 {"threads", o.threads},
+                                 {"keep_going", o.keep_going},
+                                 {"strict", o.strict},
+                                 {"force", o.force}});
+    return run_spatial(dir, o, report);
 }
 
 }  // namespace cli

@@ -4,35 +4,47 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "args.hpp"
+#include "dump_layout.hpp"
 
 namespace cli {
+
+class RunReport;
 
 int cmd_spatial(int argc, char **argv);
 int cmd_temporal(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 
+// What the commands share: where and how outputs go, which videos, and what
+// a failure or a warning does.
+struct RunOptions {
+    std::string out;                  // BASE (original layout) or the folder (flat)
+    Layout layout = Layout::original;
+    std::set<std::string> videos;     // --videos; empty: all
+    bool keep_going = false, strict = false, force = false, quiet = false;
+};
+
 // What `attnroll spatial` does after parsing its options (the demo runs it too).
-struct SpatialOptions {
-    std::string out;
+struct SpatialOptions : RunOptions {
     Grid grid;  // from --grid; rows == 0: inferred from the tokens
     std::vector<int64_t> query_rows;
-    long begin = 0, end = -1;  // -1: all
+    long begin = 0, end = -1;  // --layers A:B (-1: all)
+    long layer_count = -1;     // --layers N: exactly N layers per window (-1: any)
     long threads = 0;
-    bool force = false, quiet = false;
 };
-// Returns the files written.
-std::vector<std::string> run_spatial(const std::string &dir, const SpatialOptions &options);
+// Rolls out every video, recording each in `report`; returns the exit status.
+int run_spatial(const std::string &dir, const SpatialOptions &options, RunReport &report);
 
 // What `attnroll temporal` does after parsing its options.
-struct TemporalOptions {
-    std::string out;
-    bool force = false, quiet = false;
+struct TemporalOptions : RunOptions {
+    long refiner_id = -1;  // --refiner-id; -1: the prediction's
+    bool all_predictions = false;
 };
-std::vector<std::string> run_temporal(const std::string &run_dir, const TemporalOptions &options);
+int run_temporal(const std::string &run_dir, const TemporalOptions &options, RunReport &report);
 
 }  // namespace cli

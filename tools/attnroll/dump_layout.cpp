@@ -48,3 +48,23 @@ std::string window_stem(const std::string &vid, long first, long last) {
 }
 
 }  // namespace cli
+
+#include "cli_error.hpp"
+
+namespace cli {
+
+Layout parse_layout(const std::string &text) {
+    if (text == "original") return Layout::original;
+    if (text == "flat") return Layout::flat;
+    throw Error("--layout: '" + text + "' is not original or flat", kExitUsage);
+}
+
+const char *layout_name(Layout layout) { return layout == Layout::original ? "original" : "flat"; }
+
+std::string spatial_video_file(const std::string &vid) { return "video_" + vid + "_backbone_vit_rolled_out.npz"; }
+
+std::string refiner_stem(const std::string &vid, long refiner) {
+    return "video_" + vid + "_refiner_" + std::to_string(refiner);
+}
+
+}  // namespace cli

@@ -34,3 +34,26 @@ long self_attention_index(const std::string &layer_name);
 std::string window_stem(const std::string &vid, long first, long last);
 
 }  // namespace cli
+
+namespace cli {
+
+// Where outputs go.  `original` writes the scripts' tree, names and keys
+// (ORIGINAL_OUTPUTS.md); `flat` writes everything in one folder with the
+// names the tool used before it wrote the scripts' tree.
+enum class Layout { original, flat };
+Layout parse_layout(const std::string &text);  // "original" | "flat", else a usage error
+const char *layout_name(Layout layout);
+
+// The scripts' folders under BASE.
+constexpr const char *kRolledOutDir = "attention_maps/rolled_out";  // temporal_rollout.py, spatial_rollout.py
+constexpr const char *kPlotMapsDir = "inference/attention_maps";    // plot_temporal_attn.py: npz, csv
+constexpr const char *kPlotImagesDir = "inference/attention_plots"; // plot_temporal_attn.py: png
+// The run manifest the tool writes beside its outputs (no script writes it).
+constexpr const char *kManifestName = "attnroll_run.json";
+
+// spatial_rollout.py's per-video file (key attention_weights).
+std::string spatial_video_file(const std::string &vid);
+// "video_{v}_refiner_{r}": the temporal scripts' file prefix.
+std::string refiner_stem(const std::string &vid, long refiner);
+
+}  // namespace cli

@@ -17,6 +17,7 @@
 #include "blas_autofix.h"
 #include "cli_error.hpp"
 #include "commands.hpp"
+#include "run_report.hpp"
 
 namespace cli {
 namespace {
@@ -117,6 +118,7 @@ int run(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     try {
+        cli::remember_command_line(argc, argv);
         std::vector<char *> args = cli::apply_blas_core(argc, argv);
         return cli::run(static_cast<int>(args.size() - 1), args.data());
     } catch (const cli::Error &e) {

@@ -21,11 +21,14 @@ public:
     void bytes(const std::string &path, std::string content);
     void add(const std::string &path, Writer write);
 
-    // Refuses, before writing anything, when a target exists and `force` is
-    // false.  Then runs the writers on up to `threads` threads (0: one per
-    // core, see parallel_for); encoding the heat maps is most of their work.
-    // A writer that fails leaves no file behind, no writer starts after it,
-    // and its error is rethrown once the running ones have finished.
+    // All or nothing.  Refuses, before writing anything, when a target exists
+    // and `force` is false.  Creates the folders the files go in, then runs
+    // the writers on up to `threads` threads (0: one per core, see
+    // parallel_for); encoding the heat maps is most of their work.  When a
+    // writer fails, no writer starts after it, and once the running ones have
+    // finished every file this commit wrote is removed, as is every folder it
+    // created, and the error is rethrown.  (With `force`, a file that was
+    // replaced before the failure is gone: its old contents are not kept.)
     void commit(bool force, long threads = 0) const;
 
     std::vector<std::string> paths() const;

@@ -3,8 +3,8 @@
 // Pixels are drawn into an 8-bit RGB buffer, encoded in memory (libpng errors
 // come back through setjmp/longjmp as cli::Error, nothing is printed) and
 // written with write_file_atomic.  Text uses an embedded 3x5 pixel font drawn
-// at twice its size: digits, '.', '-', '+', a few punctuation marks and the
-// capital letters (lower case is drawn as upper case, so 1e-05 reads 1E-05).
+// at twice its size: digits, '.', '-', '+', '*', a few punctuation marks and
+// the capital letters (lower case is drawn as upper case, so 1e-05 reads 1E-05).
 // A map larger than 8192 pixels on a side is drawn with a smaller cell.
 
 #include "formats/png.hpp"
@@ -84,7 +84,7 @@ const Glyph kFont[] = {
     {'0', "75557"}, {'1', "26227"}, {'2', "71747"}, {'3', "71717"}, {'4', "55711"}, {'5', "74717"},
     {'6', "74757"}, {'7', "71122"}, {'8', "75757"}, {'9', "75717"}, {'.', "00002"}, {'-', "00700"},
     {'+', "02720"}, {':', "02020"}, {'_', "00007"}, {'(', "12221"}, {')', "42224"}, {'/', "11244"},
-    {',', "00024"}, {'=', "07070"}, {' ', "00000"}, {'?', "71202"}, {'A', "25755"}, {'B', "65656"},
+    {',', "00024"}, {'*', "05250"}, {'=', "07070"}, {' ', "00000"}, {'?', "71202"}, {'A', "25755"}, {'B', "65656"},
     {'C', "34443"}, {'D', "65556"}, {'E', "74647"}, {'F', "74644"}, {'G', "34553"}, {'H', "55755"},
     {'I', "72227"}, {'J', "11152"}, {'K', "55655"}, {'L', "44447"}, {'M', "57755"}, {'N', "65555"},
     {'O', "25552"}, {'P', "65644"}, {'Q', "25563"}, {'R', "65655"}, {'S', "34216"}, {'T', "72222"},
@@ -308,25 +308,51 @@ void write_heatmap(const std::string &path, const float *values, int rows, int c
         const int centre = last_col * cell + cell / 2;
         right_overhang = std::max(0, centre + text_width(std::to_string(last_col)) / 2 + 1 - map_w);
     }
-    // Colour bar: at least tall enough for its two labels.
-    constexpr int kBarGap = 10, kBarW = 14, kBarLabelGap = 4;
-    const std::string hi_label = range.any ? format_number(range.hi) : "";
-    const std::string lo_label = range.any ? format_number(range.lo) : "";
-    const int bar_h = std::max(map_h, 2 * kGlyphH + 8);
+    // Colour bar: tick values at five evenly spaced levels, at least tall
+    // enough for them to be read.
+    constexpr int kBarGap = 10, kBarW = 14, kBarTick = 3, kBarLabelGap = 2, kBarTicks = 5;
+    std::vector<std::string> bar_labels;
+    int bar_label_w = 0;
+    if (range.any)
+        for (int k = 0; k < kBarTicks; ++k) {
+            bar_labels.push_back(format_number(range.lo + (range.hi - range.lo) * k / (kBarTicks - 1)));
+            bar_label_w = std::max(bar_label_w, text_width(bar_labels.back()));
+        }
+    const int bar_h = std::max(map_h, kBarTicks * (kGlyphH + 4));
     int bar_block = 0;
-    if (style.colour_bar)
-        bar_block = kBarGap + kBarW + kBarLabelGap + std::max(text_width(hi_label), text_width(lo_label));
-    const int title_h = style.title.empty() ? 0 : kGlyphH + 6;
+    if (style.colour_bar) bar_block = kBarGap + kBarW + kBarTick + kBarLabelGap + bar_label_w;
+    // Title lines above; the x label under the ticks; the y label, one letter
+    // per line, left of the tick numbers.
+    std::vector<std::string> title_lines;
+    for (size_t from = 0; !style.title.empty() && from <= style.title.size();) {
+        const size_t nl = style.title.find('\n', from);
+        title_lines.push_back(style.title.substr(from, nl == std::string::npos ? std::string::npos : nl - from));
+        if (nl == std::string::npos) break;
+        from = nl + 1;
+    }
+    int title_w = 0;
+    for (const std::string &line : title_lines) title_w = std::max(title_w, text_width(line));
+    const int title_h = static_cast<int>(title_lines.size()) * (kGlyphH + 4) + (title_lines.empty() ? 0 : 4);
+    const int x_label_h = style.x_label.empty() ? 0 : kGlyphH + 6;
+    const int y_label_w = style.y_label.empty() ? 0 : kGlyphW + 6;
+    const int y_label_h = static_cast<int>(style.y_label.size()) * (kGlyphH + 2);
 
-    const int map_x = kMargin + left_w, map_y = kMargin + title_h;
+    const int map_x = kMargin + y_label_w + left_w, map_y = kMargin + title_h;
     int64_t width = int64_t{map_x} + map_w + std::max(style.colour_bar ? bar_block : 0, right_overhang) + kMargin;
-    width = std::max<int64_t>(width, 2 * kMargin + text_width(style.title));
-    const int64_t height =
-        int64_t{map_y} + std::max(map_h + bottom_h, style.colour_bar ? bar_h : 0) + kMargin;
+    width = std::max<int64_t>(width, 2 * kMargin + title_w);
+    const int64_t height = int64_t{map_y} +
+                           std::max({map_h + bottom_h + x_label_h, style.colour_bar ? bar_h : 0, y_label_h}) + kMargin;
     Canvas cv(path, width, height);
 
-    if (!style.title.empty()) cv.text(kMargin, kMargin, style.title, kBlack);
+    for (size_t i = 0; i < title_lines.size(); ++i)
+        cv.text(static_cast<int>((width - text_width(title_lines[i])) / 2), kMargin + static_cast<int>(i) * (kGlyphH + 4),
+                title_lines[i], kBlack);
     draw_map(cv, map_x, map_y, values, rows, cols, cell);
+    if (!style.x_label.empty())
+        cv.text(map_x + (map_w - text_width(style.x_label)) / 2, map_y + map_h + bottom_h + 4, style.x_label, kBlack);
+    for (size_t i = 0; i < style.y_label.size(); ++i)
+        cv.text(kMargin, map_y + (map_h - y_label_h) / 2 + static_cast<int>(i) * (kGlyphH + 2),
+                std::string(1, style.y_label[i]), kBlack);
 
     if (style.ticks) {
         for (int i = 0; i < rows; i += row_step) {
@@ -350,9 +376,11 @@ void write_heatmap(const std::string &path, const float *values, int rows, int c
             cv.fill(bx, map_y + y, kBarW, 1, lut[std::min(255, static_cast<int>(t * 256.0))]);
         }
         cv.rect_outline(bx - 1, map_y - 1, kBarW + 2, bar_h + 2, kFrame);
-        if (range.any) {
-            cv.text(bx + kBarW + kBarLabelGap, map_y, hi_label, kBlack);
-            cv.text(bx + kBarW + kBarLabelGap, map_y + bar_h - kGlyphH, lo_label, kBlack);
+        for (int k = 0; k < static_cast<int>(bar_labels.size()); ++k) {
+            const int y = map_y + (bar_h - 1) - (bar_h - 1) * k / (kBarTicks - 1);  // level k of the bar
+            cv.fill(bx + kBarW, y, kBarTick, 1, kBlack);
+            const int ty = std::min(std::max(map_y, y - kGlyphH / 2), map_y + bar_h - kGlyphH);
+            cv.text(bx + kBarW + kBarTick + kBarLabelGap, ty, bar_labels[static_cast<size_t>(k)], kBlack);
         }
     }
     const std::vector<unsigned char> png = encode_png(cv.pixels(), cv.width(), cv.height());

@@ -1,5 +1,6 @@
-// PNG heat maps through libpng: viridis colours, optional colour bar, axis
-// ticks with small numerals, and contact sheets of several maps.  Files are
+// PNG heat maps through libpng: viridis colours, a colour bar with its tick
+// values, axis ticks and labels, titles in a small built-in bitmap font, and
+// contact sheets of several maps.  Files are
 // written atomically (see write_file_atomic) and refused if present unless
 // `force`.
 #pragma once
@@ -15,7 +16,9 @@ struct HeatmapStyle {
     bool colour_bar = true;     // a vertical viridis bar to the right, labelled min and max
     bool ticks = false;         // numbered ticks every `tick_step` rows/columns (frame ticks)
     int tick_step = 5;
-    std::string title;          // drawn above in the small font, may be empty
+    std::string title;          // drawn above in the small font, may be empty; '\n' starts a line
+    std::string x_label;        // drawn centred under the map (and its ticks), may be empty
+    std::string y_label;        // drawn left of the map, one letter under the other, may be empty
 };
 
 // values: rows x cols, row-major.  Colours map [min, max] of the finite
