@@ -23,6 +23,7 @@
 #include "formats/npy.hpp"
 #include "formats/npz.hpp"
 #include "io/atomic_file.hpp"
+#include "io/file_map.hpp"
 #include "io/file_read.hpp"
 #include "outputs.hpp"
 #include "parallel_for.hpp"
@@ -440,6 +441,42 @@ void test_ranges(const std::string &dir) {
     EXPECT_ERROR(cli::locate_npy(dir + "/cut.npy", span), "cut.npy: truncated: expected 96 bytes of data, found 88");
 }
 
+// Mapped ranges: the bytes at any (unaligned) offset, a range past the end
+// refused, and a file that shrinks while mapped turned into an error naming
+// it (the SIGBUS guard), not a crash.
+void test_mapped_ranges(const std::string &dir) {
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    Bytes data(3 * page + 100);
+    for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<unsigned char>(i * 7 + 3);
+    const std::string path = dir + "/mapped.bin";
+    write_raw(path, data);
+    {
+        const cli::MappedRange r(path, page + 13, page + 50);  // crosses a page boundary
+        CHECK(r.size() == page + 50);
+        CHECK(std::memcmp(r.data(), data.data() + page + 13, page + 50) == 0);
+        r.check();
+    }
+    {
+        const cli::MappedRange empty(path, data.size(), 0);
+        empty.check();
+    }
+    EXPECT_ERROR(cli::MappedRange(path, 2 * page, 2 * page), "mapped.bin: truncated");
+    EXPECT_ERROR(cli::MappedRange(dir + "/absent.bin", 0, 1), "absent.bin: cannot open");
+
+    // Shrink the file under a live mapping: the vanished pages read as zeros,
+    // the pages still there as the file's, and check() names the file.
+    const cli::MappedRange r(path, 10, 3 * page);
+    CHECK(truncate(path.c_str(), static_cast<off_t>(page)) == 0);
+    unsigned long sum_tail = 0;
+    for (size_t i = 2 * page; i < 3 * page; ++i) sum_tail += r.data()[i];
+    CHECK(sum_tail == 0);
+    CHECK(r.data()[5] == data[15]);
+    EXPECT_ERROR(r.check(), "mapped.bin: changed while it was being read");
+    // A second, unrelated mapping of the same file is not marked.
+    const cli::MappedRange still(path, 0, 100);
+    still.check();
+}
+
 // Outputs: refused as a set before anything is written; the writers' first
 // error comes back once the others have finished.
 void test_outputs(const std::string &dir) {
@@ -502,6 +539,7 @@ int main(int argc, char **argv) {
         test_malformed();
         test_files(dir);
         test_ranges(dir);
+        test_mapped_ranges(dir);
         test_outputs(dir);
         test_parallel_for();
         test_png(dir);

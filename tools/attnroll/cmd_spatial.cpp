@@ -20,6 +20,7 @@
 #include "formats/npy.hpp"
 #include "formats/npz.hpp"
 #include "formats/png.hpp"
+#include "io/file_map.hpp"
 #include "io/file_read.hpp"
 #include "library.hpp"
 #include "outputs.hpp"
@@ -222,29 +223,29 @@ std::string frames_mismatch(const std::string &path, int64_t frames, int64_t n, 
            std::to_string(want_n);
 }
 
-// Layers read by byte range, a frame at a time: each worker thread takes whole
-// frames and, for each, reads its slice of every layer into one reused
-// buffer and pushes it to a one-frame stream of its own, single-threaded.
-// Reading and rolling out overlap across workers with no barrier between
-// them, and the memory is one frame-slice per worker, not a layer.
+// Layers read in place, a frame at a time: each worker thread takes whole
+// frames and, for each, maps its slice of every layer (MappedRange: the page
+// cache itself, no copy) and pushes it to a one-frame stream of its own,
+// single-threaded.  Reading and rolling out overlap across workers with no
+// barrier between them, and nothing is held but one frame-slice mapping per
+// worker.
 void roll_out_by_frame(const Window &w, const std::vector<ArrayInFile> &spans, const Config &config,
                        long threads, Progress &progress, WindowRollout &r) {
     const int64_t n = r.n;
     const size_t frames = static_cast<size_t>(r.frames), workers = worker_count(frames, static_cast<size_t>(threads));
-    std::vector<std::vector<unsigned char>> slices(workers);  // one reused buffer per worker
     std::mutex progress_mutex;
-    parallel_for(frames, workers, [&](size_t frame, size_t worker) {
+    parallel_for(frames, workers, [&](size_t frame, size_t) {
         const auto f = static_cast<int64_t>(frame);
-        std::vector<unsigned char> &slice = slices[worker];
         auto stream = make_stream(config, 1, n, w.stem());
         for (const ArrayInFile &s : spans) {
             const int64_t heads = s.shape[1];
             const size_t bytes = static_cast<size_t>(heads * n * n * attnroll_dtype_size(s.dtype));
-            slice.resize(bytes);
-            read_range(s.path, s.offset + static_cast<uint64_t>(f) * bytes, slice.data(), bytes);
+            const MappedRange slice(s.path, s.offset + static_cast<uint64_t>(f) * bytes, bytes);
             const std::vector<int64_t> shape{1, heads, n, n};
-            const attnroll_tensor t{slice.data(), s.dtype, 4, shape.data(), nullptr};
+            // Inputs are only read (attnroll.h); the mapping is read-only.
+            const attnroll_tensor t{const_cast<unsigned char *>(slice.data()), s.dtype, 4, shape.data(), nullptr};
             check(attnroll_stream_push(stream.get(), &t), s.path);
+            slice.check();
             std::lock_guard<std::mutex> lock(progress_mutex);
             progress.step(1.0 / static_cast<double>(frames));
         }
