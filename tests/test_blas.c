@@ -87,9 +87,29 @@ static void test_forced_kernel_is_reported(void **state)
     assert_int_equal(strcasecmp(info.kernel, env), 0);
 }
 
+/* Under the test_blas_wrong_kernel test, cblas_sgemm is a stand-in that
+ * spoils one element by 0.1% (wrong_sgemm.c): the check must fail. */
+static int expect_wrong_sgemm(void)
+{
+    const char *v = getenv("ATTNROLL_TEST_EXPECT_WRONG_SGEMM");
+    return v && strcmp(v, "1") == 0;
+}
+
+static void test_selfcheck_catches_a_wrong_kernel(void **state)
+{
+    (void)state;
+    if (!expect_wrong_sgemm()) skip();
+    int32_t passed = -1;
+    double err = -1;
+    TU_ASSERT_OK(attnroll_blas_selfcheck(&passed, &err));
+    assert_int_equal(passed, 0);
+    assert_true(err > 1e-4); /* 1e-3 relative to that element, at least 1e-4 of the sum of |terms| */
+}
+
 static void test_selfcheck_passes(void **state)
 {
     (void)state;
+    if (expect_wrong_sgemm()) skip();
     int32_t passed = -1;
     double err = -1;
     TU_ASSERT_OK(attnroll_blas_selfcheck(&passed, &err));
@@ -120,6 +140,7 @@ int main(void)
         cmocka_unit_test(test_report_is_consistent),
         cmocka_unit_test(test_forced_kernel_is_reported),
         cmocka_unit_test(test_selfcheck_passes),
+        cmocka_unit_test(test_selfcheck_catches_a_wrong_kernel),
         cmocka_unit_test(test_null_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

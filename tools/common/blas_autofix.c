@@ -39,8 +39,6 @@ static void check_forced_kernel(const attnroll_blas_info *info, const char *pick
     int32_t passed = 0;
     double err = 0;
     if (attnroll_blas_selfcheck(&passed, &err) != ATTNROLL_OK) passed = 0;
-    const char *forced_fail = getenv("ATTNROLL_TEST_FAIL_BLAS_SELFCHECK");
-    if (forced_fail && strcmp(forced_fail, "1") == 0) passed = 0;
     if (passed) {
         snprintf(summary, sizeof summary,
                  "%s (chosen by attnroll: OpenBLAS picked %s, the CPU supports %s; self-check passed)",

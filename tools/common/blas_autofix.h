@@ -26,7 +26,6 @@
  *                                   any further re-execution.
  *   ATTNROLL_BLAS_ORIG_CORETYPE     the user's OPENBLAS_CORETYPE, when a NAME
  *                                   mode replaced it.
- * For tests: ATTNROLL_TEST_FAIL_BLAS_SELFCHECK=1 makes the self-check fail.
  *
  * Not thread-safe (it changes the environment and may exec): call it first
  * thing in main, before any thread starts.
