@@ -1,8 +1,26 @@
 #include "dump_layout.hpp"
 
+#include <climits>
 #include <regex>
 
+#include "cli_error.hpp"
+#include "parse_long.h"
+
 namespace cli {
+
+namespace {
+
+// A number in a file or layer name (frames, layer index), which the pattern
+// has already checked is all digits; one that does not fit is an error
+// naming where it is, not std::stol's bare "stol".
+long number_in(const std::string &digits, const std::string &where, const char *what) {
+    long value = 0;
+    if (!parse_long_in(digits.c_str(), 0, LONG_MAX, &value))
+        throw Error(where + ": " + what + " " + digits + " is too large");
+    return value;
+}
+
+}  // namespace
 
 bool parse_spatial_layer_name(const std::string &file_name, SpatialLayerName &out) {
     static const std::regex name(
@@ -10,9 +28,9 @@ bool parse_spatial_layer_name(const std::string &file_name, SpatialLayerName &ou
     std::smatch m;
     if (!std::regex_match(file_name, m, name)) return false;
     out.vid = m[1];
-    out.first = std::stol(m[2]);
-    out.last = std::stol(m[3]);
-    out.layer = std::stol(m[4]);
+    out.first = number_in(m[2], file_name, "frame number");
+    out.last = number_in(m[3], file_name, "frame number");
+    out.layer = number_in(m[4], file_name, "layer number");
     out.collapsed = m[5].matched;
     out.npy = m[6] == "npy";
     return true;
@@ -23,9 +41,9 @@ bool parse_temporal_layer_name(const std::string &file_name, TemporalLayerName &
     std::smatch m;
     if (!std::regex_match(file_name, m, name)) return false;
     out.vid = m[1];
-    out.first = std::stol(m[2]);
-    out.last = std::stol(m[3]);
-    out.layer = std::stol(m[4]);
+    out.first = number_in(m[2], file_name, "frame number");
+    out.last = number_in(m[3], file_name, "frame number");
+    out.layer = number_in(m[4], file_name, "layer number");
     return true;
 }
 
@@ -40,7 +58,7 @@ bool is_temporal_video_file(const std::string &file_name, const std::string &vid
 long self_attention_index(const std::string &layer_name) {
     static const std::regex pattern(R"(self_attention_layers\.(\d+))");
     std::smatch m;
-    return std::regex_search(layer_name, m, pattern) ? std::stol(m[1]) : -1;
+    return std::regex_search(layer_name, m, pattern) ? number_in(m[1], "layer '" + layer_name + "'", "index") : -1;
 }
 
 std::string window_stem(const std::string &vid, long first, long last) {

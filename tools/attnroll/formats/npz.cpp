@@ -128,6 +128,32 @@ std::vector<NpzMember> npz_members(const std::string &path) {
     return out;
 }
 
+namespace {
+
+// The central directory's sizes are only claims: before anything is
+// allocated for a member, they must fit the file.  A stored member is as
+// long as its bytes in the file; deflate expands at most 1032:1, so a
+// deflated member cannot hold more than that many times its compressed bytes.
+// (Without this a 151-byte file claiming 3 GiB made the tool allocate and
+// zero 3 GiB before finding it truncated.)
+void check_claimed_size(const std::string &path, const std::string &where, const zip_stat_t &sb) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) throw Error(path + ": cannot stat: " + std::strerror(errno));
+    const auto file_size = static_cast<uint64_t>(st.st_size);
+    if (!(sb.valid & ZIP_STAT_COMP_SIZE) || !(sb.valid & ZIP_STAT_COMP_METHOD))
+        throw Error(where + ": the archive gives no compressed size or method");
+    if (sb.comp_size > file_size)
+        throw Error(where + ": truncated: the archive says the member takes " + std::to_string(sb.comp_size) +
+                    " bytes, the file has " + std::to_string(file_size));
+    constexpr uint64_t kMaxDeflateRatio = 1032;
+    const bool stored = sb.comp_method == ZIP_CM_STORE;
+    if (stored ? sb.size != sb.comp_size : sb.size / kMaxDeflateRatio > sb.comp_size)
+        throw Error(where + ": corrupt: the archive claims " + std::to_string(sb.size) + " bytes from " +
+                    std::to_string(sb.comp_size) + (stored ? " stored" : " deflated") + " bytes");
+}
+
+}  // namespace
+
 Array read_npz(const std::string &path, const std::string &key, std::vector<unsigned char> reuse) {
     ZipCloser za{open_archive(path)};
     const std::string member = key + ".npy";
@@ -145,6 +171,7 @@ Array read_npz(const std::string &path, const std::string &key, std::vector<unsi
     if (zip_stat_index(za.za, uindex, 0, &sb) != 0 || !(sb.valid & ZIP_STAT_SIZE))
         throw Error(where + ": " + zip_error_text(zip_get_error(za.za)));
     if (sb.size > std::numeric_limits<size_t>::max() / 2) throw Error(where + ": member too large");
+    check_claimed_size(path, where, sb);
     // Reusing the caller's buffer keeps its pages: fresh pages for every
     // layer would be faulted in (and zeroed) all over again.
     std::vector<unsigned char> buf = std::move(reuse);

@@ -1,0 +1,70 @@
+"""Inputs that lie: sizes claimed by a zip directory, numbers too large for
+any machine integer in file names.  Each is an error naming the file, found
+before anything large is allocated."""
+import io
+import os
+import struct
+import subprocess
+import zipfile
+
+import numpy as np
+
+from conftest import tool_path
+
+
+def run_measured(args):
+    """(exit status, stderr, peak RSS of the tool in MiB)."""
+    p = subprocess.Popen([tool_path()] + [str(a) for a in args], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = p.stderr.read().decode()
+    _, status, usage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return p.returncode, err, usage.ru_maxrss / 1024
+
+
+def npz_bytes(compress):
+    buf = io.BytesIO()
+    (np.savez_compressed if compress else np.savez)(buf, attention_weights=np.zeros((1, 1, 2, 2), np.float32))
+    return bytearray(buf.getvalue())
+
+
+def claim_size(data, size):
+    """Rewrites the uncompressed size of the first member in its local header
+    and in the central directory, as a corrupted or hostile file would."""
+    struct.pack_into("<I", data, 22, size)  # local file header: uncompressed size
+    cd = data.rfind(b"PK\x01\x02")
+    struct.pack_into("<I", data, cd + 24, size)  # central directory: uncompressed size
+    return data
+
+
+def test_a_small_file_claiming_gigabytes_is_refused_before_allocating(tmp_path):
+    for compress in (False, True):
+        path = tmp_path / f"video_1_frames0-0_backbone_vit_layer_0_attn{'_c' if compress else ''}.npz"
+        path.write_bytes(claim_size(npz_bytes(compress), 3 << 30))
+        assert path.stat().st_size < 1000
+        rc, err, peak_mib = run_measured(["info", path])
+        assert rc == 1, err
+        assert path.name in err and ("corrupt" in err or "truncated" in err), err
+        assert peak_mib < 200, f"the tool grew to {peak_mib:.0f} MiB for a {path.stat().st_size}-byte file"
+
+
+def test_a_claimed_size_that_fits_the_file_still_reads(tmp_path):
+    """The bound does not refuse honest files (stored and deflated)."""
+    for compress in (False, True):
+        path = tmp_path / "ok.npz"
+        path.write_bytes(bytes(npz_bytes(compress)))
+        with zipfile.ZipFile(path) as z:
+            assert z.testzip() is None
+        rc, err, _ = run_measured(["info", path])
+        assert rc == 0, err
+
+
+def test_a_layer_number_too_large_for_any_integer_names_the_file(tmp_path):
+    name = "video_1_frames0-0_backbone_vit_layer_123456789012345678901_attn.npz"
+    np.savez(tmp_path / name, attention_weights=np.full((1, 1, 3, 3), 1 / 3, np.float32))
+    for args in (["spatial", tmp_path, "-o", tmp_path / "out"], ["info", tmp_path / name]):
+        rc, err, _ = run_measured(args)
+        assert rc == 1, err
+        assert name in err and "layer number 123456789012345678901 is too large" in err, err
+        assert "stol" not in err
+    assert not (tmp_path / "out").exists()
