@@ -32,6 +32,7 @@ from ._errors import (ArgumentError, DtypeError, Error, InternalError, OutOfMemo
                       OverlapError, ShapeError, StateError, check)
 from ._options import Config, _index
 from ._blas import blas_info, blas_kernel_level, blas_selfcheck
+from ._dlpack import releasing as _releasing  # DLPack tensors released when a call ends
 
 __version__ = ".".join(map(str, _lib.PACKAGE_VERSION))
 library_path = _lib.library_path
@@ -71,6 +72,7 @@ def _inputs(views, layers, dtype):
     return views.tensors([input_view(layer, f"layers[{i}]", dtype) for i, layer in enumerate(layers)])
 
 
+@_releasing
 def spatial(layers, *, query_rows=None, layer_range=None, out_dtype=np.float32, dtype=None,
             threads=0, residual=1.0):
     """Spatial rollout: per frame, R = Abar_{e-1} @ ... @ Abar_b with
@@ -101,6 +103,7 @@ def spatial(layers, *, query_rows=None, layer_range=None, out_dtype=np.float32, 
     return out
 
 
+@_releasing
 def select_instance(attn, instance, *, out_dtype=np.float64, dtype=None):
     """The [T,T] matrix of one instance (refiner_id) from a temporal attention
     array of rank >= 2, by the library's selection rules (leftover leading
@@ -118,6 +121,7 @@ def select_instance(attn, instance, *, out_dtype=np.float64, dtype=None):
     return out
 
 
+@_releasing
 def temporal(layers, instance, *, query_rows=None, layer_range=None, out_dtype=np.float64,
              dtype=None, threads=0, residual=1.0):
     """Temporal rollout: rollout = T_{e-1} @ ... @ T_b with
@@ -143,6 +147,7 @@ def temporal(layers, instance, *, query_rows=None, layer_range=None, out_dtype=n
     return out
 
 
+@_releasing
 def _post(function, x, out_shape, out_dtype, dtype):
     code = out_code(out_dtype)
     views = Views()
@@ -196,6 +201,7 @@ class Stream:
             raise StateError(_lib.E_STATE, "stream: is closed")
         return self._handle
 
+    @_releasing
     def push(self, layer, *, dtype=None):
         """Adds the next layer, [F,H,N,N] (or [H,N,N] when frames == 1)."""
         handle = self._live()

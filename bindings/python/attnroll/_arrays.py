@@ -5,25 +5,23 @@ import ctypes
 
 import numpy as np
 
-from . import _lib
+from . import _dlpack, _lib
 
 _CODES = {np.dtype(np.float32): _lib.F32, np.dtype(np.float64): _lib.F64, np.dtype(np.float16): _lib.F16}
 _OUT_CODES = {np.dtype(np.float32): _lib.F32, np.dtype(np.float64): _lib.F64}
 
 
 def as_array(obj, name):
-    """An ndarray viewing obj's memory: numpy arrays as they are, objects with
-    __array_interface__ through np.asarray, DLPack producers (e.g. CPU torch
-    tensors) through np.from_dlpack."""
-    if isinstance(obj, np.ndarray):
+    """A view of obj's memory: numpy arrays as they are, objects with
+    __array_interface__ through np.asarray (ndarrays); DLPack producers (e.g.
+    CPU torch tensors, bfloat16 too) and DLPack capsules through their capsule
+    (a _dlpack.Borrowed view, released when the enclosing call ends)."""
+    if isinstance(obj, (np.ndarray, _dlpack.Borrowed)):
         return obj
     if hasattr(obj, "__array_interface__") or hasattr(obj, "__array_struct__"):
         return np.asarray(obj)
-    if hasattr(obj, "__dlpack__"):
-        try:
-            return np.from_dlpack(obj)
-        except (TypeError, RuntimeError, BufferError) as err:
-            raise TypeError(f"{name}: cannot read it through DLPack: {err}") from None
+    if hasattr(obj, "__dlpack__") or _dlpack.is_capsule(obj):
+        return _dlpack.borrow(obj, name)
     if isinstance(obj, (list, tuple)):
         raise TypeError(f"{name}: expected an array, got a {type(obj).__name__}; "
                         "wrap it in np.asarray(...) first")
@@ -35,6 +33,8 @@ def input_view(obj, name, dtype=None):
     """(array, dtype code) ready to be viewed by the library.  Copies only when
     the layout cannot be described in whole elements of a native type."""
     a = as_array(obj, name)
+    if isinstance(a, _dlpack.Borrowed):
+        return a, _borrowed_code(a, name, dtype)
     if dtype is not None:
         if dtype != "bfloat16":
             raise ValueError(f"dtype: {dtype!r} is not supported; the only override is 'bfloat16' "
@@ -55,6 +55,23 @@ def input_view(obj, name, dtype=None):
     return a, code
 
 
+def _borrowed_code(a, name, dtype):
+    """The attnroll dtype of a DLPack view, as input_view judges numpy's."""
+    if dtype is not None:
+        if dtype != "bfloat16":
+            raise ValueError(f"dtype: {dtype!r} is not supported; the only override is 'bfloat16' "
+                             "(uint16 or int16 arrays holding bfloat16 bits)")
+        if a.key not in _dlpack.BF16_BITS:
+            raise TypeError(f"{name}: dtype='bfloat16' needs bfloat16, uint16 or int16 elements, "
+                            f"got {a.dtype_name}")
+        return _lib.BF16
+    if a.code is None:
+        hint = (" (for bfloat16 bits pass dtype='bfloat16')" if a.key in _dlpack.BF16_BITS else "")
+        raise TypeError(f"{name}: DLPack dtype {a.dtype_name} is not supported; use "
+                        f"{_dlpack.SUPPORTED}{hint}")
+    return a.code
+
+
 class Views:
     """Keeps every array and ctypes buffer alive while the library reads them."""
 
@@ -63,9 +80,14 @@ class Views:
 
     def tensor(self, a, code):
         shape = (ctypes.c_int64 * a.ndim)(*a.shape)
-        strides = (ctypes.c_int64 * a.ndim)(*(s // a.itemsize for s in a.strides))
+        if isinstance(a, _dlpack.Borrowed):  # strides already in elements
+            strides = (ctypes.c_int64 * a.ndim)(*a.strides)
+            data = a.data
+        else:
+            strides = (ctypes.c_int64 * a.ndim)(*(s // a.itemsize for s in a.strides))
+            data = a.ctypes.data
         self._alive += [a, shape, strides]
-        return _lib.Tensor(a.ctypes.data, code, a.ndim, shape, strides)
+        return _lib.Tensor(data, code, a.ndim, shape, strides)
 
     def tensors(self, pairs):
         array = (_lib.Tensor * max(1, len(pairs)))(*(self.tensor(a, c) for a, c in pairs))
