@@ -75,15 +75,16 @@ class ManagedTensorVersioned(ctypes.Structure):
 # would be (numpy's and torch's deleters touch Python objects).
 _DELETER = ctypes.PYFUNCTYPE(None, ctypes.c_void_p)
 
-_api = ctypes.pythonapi
-_api.PyCapsule_IsValid.argtypes = [ctypes.py_object, ctypes.c_char_p]
-_api.PyCapsule_IsValid.restype = ctypes.c_int
-_api.PyCapsule_GetName.argtypes = [ctypes.py_object]
-_api.PyCapsule_GetName.restype = ctypes.c_char_p
-_api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
-_api.PyCapsule_GetPointer.restype = ctypes.c_void_p
-_api.PyCapsule_SetName.argtypes = [ctypes.py_object, ctypes.c_void_p]
-_api.PyCapsule_SetName.restype = ctypes.c_int
+
+def _capi(name, restype, *argtypes):
+    # A private prototype: setting argtypes on ctypes.pythonapi's own function
+    # objects would change them for every other user in the process.
+    return ctypes.PYFUNCTYPE(restype, *argtypes)((name, ctypes.pythonapi))
+
+
+_capsule_name = _capi("PyCapsule_GetName", ctypes.c_char_p, ctypes.py_object)
+_capsule_pointer = _capi("PyCapsule_GetPointer", ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)
+_capsule_rename = _capi("PyCapsule_SetName", ctypes.c_int, ctypes.py_object, ctypes.c_void_p)
 
 # PyCapsule_SetName keeps the pointer, not a copy: these buffers live as long
 # as the module (i.e. as long as any capsule renamed by it may).
@@ -220,7 +221,7 @@ def borrow(obj, name):
     capsule = _capsule_of(obj, name)
     if not is_capsule(capsule):
         raise TypeError(f"{name}: __dlpack__() returned a {type(capsule).__name__}, not a capsule")
-    kind = _api.PyCapsule_GetName(capsule)
+    kind = _capsule_name(capsule)
     if kind in (b"used_dltensor", b"used_dltensor_versioned"):
         raise BufferError(f"{name}: this DLPack capsule was already consumed (its name is "
                           f"{kind.decode()!r}); a capsule can be read once: pass the tensor "
@@ -229,12 +230,12 @@ def borrow(obj, name):
         shown = "no name" if kind is None else repr(kind.decode(errors="replace"))
         raise TypeError(f"{name}: a capsule with {shown} is not a DLPack tensor "
                         "(expected 'dltensor' or 'dltensor_versioned')")
-    address = _api.PyCapsule_GetPointer(capsule, kind)
+    address = _capsule_pointer(capsule, kind)
     if not address:
         raise TypeError(f"{name}: the DLPack capsule holds a NULL pointer")
     versioned = kind == b"dltensor_versioned"
     managed = (ManagedTensorVersioned if versioned else ManagedTensor).from_address(address)
-    if _api.PyCapsule_SetName(capsule, ctypes.addressof(_NAMES[kind])) != 0:
+    if _capsule_rename(capsule, ctypes.addressof(_NAMES[kind])) != 0:
         raise RuntimeError(f"{name}: cannot mark the DLPack capsule as used")
     owner = Owner(address, managed.deleter)  # from here on, ours to release
     try:
