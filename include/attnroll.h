@@ -198,18 +198,85 @@ typedef struct attnroll_config attnroll_config;
  * products. */
 #define ATTNROLL_OPT_RESIDUAL    5
 
+/* The options below (6..12) choose the rollout method; "The pipeline" under
+ * "Spatial rollout" says where each one acts and which paper it comes from.
+ * Options that refer to tokens (QUERY_ROWS, PROTECT) count the tokens that
+ * remain after DROP_TOKENS.  A computing function checks each option against
+ * the shapes it is given and refuses, naming the option and the value. */
+
+/* int, default 0, bounds [0, 2^31-1].  Tokens k dropped from the front before
+ * anything else: the first k rows and columns of every head's map are removed
+ * and each remaining row is divided by its sum (a zero sum divides by 1).
+ * Outputs then have N' = N - k tokens.  1 drops the CLS token (the users'
+ * newest spatial script); 5 drops CLS and 4 registers.  k >= N is
+ * ATTNROLL_E_ARGUMENT.  Spatial only (temporal refuses k != 0). */
+#define ATTNROLL_OPT_DROP_TOKENS   6
+
+/* int, default ATTNROLL_FUSE_MEAN, bounds [0, 5].  How the heads of a layer
+ * are fused into one N'xN' map (ATTNROLL_FUSE_*).  Spatial only (temporal
+ * refuses anything but MEAN). */
+#define ATTNROLL_OPT_HEAD_FUSION   7
+
+/* floats, default empty.  One weight per head for ATTNROLL_FUSE_WEIGHTS (used
+ * as given: not normalised, any sign, any sum).  The list's length must equal
+ * the layers' head count H (else ATTNROLL_E_SHAPE naming the layer and H).
+ * A non-empty list with another fusion is ATTNROLL_E_ARGUMENT. */
+#define ATTNROLL_OPT_HEAD_WEIGHTS  8
+
+/* float, default 0, bounds [0, 1) (1 itself refused).  Discard ratio p: in
+ * each frame's fused map, the floor(p*M) smallest of the M entries outside the
+ * protected columns are set to zero (vit-explain's "discard_ratio", without
+ * its normalisation-axis bug).  Order: by value, NaN above +inf, and among
+ * equal values the lowest row-major index (i*N' + j) first, so the result is
+ * deterministic.  Spatial only (temporal refuses p != 0). */
+#define ATTNROLL_OPT_DISCARD_RATIO 9
+
+/* ints, default {0} (the first remaining token's column: CLS when k = 0),
+ * each >= 0 and < N' (checked by the computing function).  Columns that
+ * ATTNROLL_OPT_DISCARD_RATIO never zeroes.  May be empty (count 0); repeats
+ * are harmless. */
+#define ATTNROLL_OPT_PROTECT       10
+
+/* int, default ATTNROLL_RULE_ROLLOUT, bounds [0, 1].  How a fused map Abar
+ * becomes the layer's factor (ATTNROLL_RULE_*). */
+#define ATTNROLL_OPT_RULE          11
+
+/* int, default 0, bounds [0, 1].  1: the output gains a leading axis of length
+ * L' (the layer range) holding every partial product
+ * R_l = M_l @ ... @ M_begin for l = begin .. end-1 (or their query rows);
+ * the last one is the ordinary result. */
+#define ATTNROLL_OPT_CUMULATIVE    12
+
+/* Head fusions, values of ATTNROLL_OPT_HEAD_FUSION (fixed forever). */
+#define ATTNROLL_FUSE_MEAN    0 /* mean over heads (Abnar & Zuidema 2020; the spec)   */
+#define ATTNROLL_FUSE_MAX     1 /* element-wise max over heads (vit-explain)          */
+#define ATTNROLL_FUSE_MIN     2 /* element-wise min over heads (vit-explain)          */
+#define ATTNROLL_FUSE_ENTROPY 3 /* softmax(-entropy) weights: the users' newest script */
+#define ATTNROLL_FUSE_WEIGHTS 4 /* sum_h w_h A_h, w from ATTNROLL_OPT_HEAD_WEIGHTS     */
+#define ATTNROLL_FUSE_GRAD    5 /* mean_h max(G_h * A_h, 0) (Chefer et al. 2021);
+                                   needs gradients: attnroll_spatial_grad or
+                                   attnroll_stream_push_grad                        */
+
+/* Rules, values of ATTNROLL_OPT_RULE (fixed forever). */
+#define ATTNROLL_RULE_ROLLOUT 0 /* M = normalize_rows(Abar + r*I) (Abnar & Zuidema)  */
+#define ATTNROLL_RULE_CHEFER  1 /* M = Abar + r*I, no normalisation, so that
+                                   R <- R + Abar @ R when r = 1 (Chefer et al. 2021) */
+
 /* Kinds of option value, as reported by attnroll_option_info. */
-#define ATTNROLL_OPTION_INT   1
-#define ATTNROLL_OPTION_FLOAT 2
-#define ATTNROLL_OPTION_INTS  3
+#define ATTNROLL_OPTION_INT    1
+#define ATTNROLL_OPTION_FLOAT  2
+#define ATTNROLL_OPTION_INTS   3
+#define ATTNROLL_OPTION_FLOATS 4
 
 /*
  * Describes an option key, for bindings and tools that build options
  * generically.
  *   [in]  key    an ATTNROLL_OPT_* value
- *   [out] kind   ATTNROLL_OPTION_INT, _FLOAT or _INTS; may be NULL
- *   [out] lower  smallest accepted value (for INTS: of each element); may be NULL
- *   [out] upper  largest accepted value (for INTS: of each element); may be NULL
+ *   [out] kind   ATTNROLL_OPTION_INT, _FLOAT, _INTS or _FLOATS; may be NULL
+ *   [out] lower  smallest accepted value (for lists: of each element); may be NULL
+ *   [out] upper  largest accepted value (for lists: of each element); may be NULL
+ *                (ATTNROLL_OPT_DISCARD_RATIO reports 1 but refuses 1 itself;
+ *                HEAD_WEIGHTS reports -DBL_MAX..DBL_MAX: any finite value)
  * @return ATTNROLL_OK, or ATTNROLL_E_ARGUMENT for an unknown key.
  */
 ATTNROLL_API int32_t attnroll_option_info(int32_t key, int32_t *kind,
@@ -232,8 +299,9 @@ ATTNROLL_API void attnroll_config_destroy(attnroll_config *config);
  * Set an option.  config must not be NULL.  A key of the wrong kind, an
  * unknown key or a value outside the key's bounds is refused with
  * ATTNROLL_E_ARGUMENT and leaves the config unchanged.
- * set_ints copies count values (count 0 clears the list; values may then be
- * NULL).  Returns ATTNROLL_E_MEMORY if the copy cannot be allocated.
+ * set_ints and set_floats copy count values (count 0 clears the list; values
+ * may then be NULL).  Returns ATTNROLL_E_MEMORY if the copy cannot be
+ * allocated.  set_float and set_floats refuse NaN and infinities.
  */
 ATTNROLL_API int32_t attnroll_config_set_int(attnroll_config *config, int32_t key,
                                              int64_t value);
@@ -241,12 +309,14 @@ ATTNROLL_API int32_t attnroll_config_set_float(attnroll_config *config, int32_t 
                                                double value);
 ATTNROLL_API int32_t attnroll_config_set_ints(attnroll_config *config, int32_t key,
                                               const int64_t *values, int64_t count);
+ATTNROLL_API int32_t attnroll_config_set_floats(attnroll_config *config, int32_t key,
+                                                const double *values, int64_t count);
 
 /*
  * Read an option.  config and the output pointers must not be NULL (except
  * values, below).  A key of the wrong kind or an unknown key gives
  * ATTNROLL_E_ARGUMENT.
- * get_ints writes the list length to *count and copies
+ * get_ints and get_floats write the list length to *count and copy
  * min(count, capacity) values to values; values may be NULL when capacity is 0
  * (to ask for the length first).  capacity must be >= 0.
  */
@@ -257,38 +327,122 @@ ATTNROLL_API int32_t attnroll_config_get_float(const attnroll_config *config, in
 ATTNROLL_API int32_t attnroll_config_get_ints(const attnroll_config *config, int32_t key,
                                               int64_t *values, int64_t capacity,
                                               int64_t *count);
+ATTNROLL_API int32_t attnroll_config_get_floats(const attnroll_config *config, int32_t key,
+                                                double *values, int64_t capacity,
+                                                int64_t *count);
 
 /* ------------------------------------------------------------------------ */
 /* Spatial rollout                                                           */
 /* ------------------------------------------------------------------------ */
 
 /*
- * Spatial rollout (spec: "Spatial Rollout"), per frame:
- *   Abar_i = normalize_rows(mean_over_heads(A_i) + r*I)   (a zero row sum
- *            divides by 1; r = ATTNROLL_OPT_RESIDUAL, 1 by default)
- *   R      = Abar_{e-1} @ ... @ Abar_{b+1} @ Abar_b
- * over the layer range [b, e) (ATTNROLL_OPT_LAYER_BEGIN/END, default all),
- * with no final normalisation.
+ * The pipeline.  For each layer l of the range [b, e) (ATTNROLL_OPT_LAYER_BEGIN
+ * and _END, default all) and each frame, in this order:
+ *
+ *  1. Drop tokens (ATTNROLL_OPT_DROP_TOKENS, default 0; the users' newest
+ *     spatial script with k = 1).  Every head's map loses its first k rows
+ *     and columns; if k > 0 each remaining row is divided by its sum (a zero
+ *     sum divides by 1).  N' = N - k.  A gradient loses the same rows and
+ *     columns and is not rescaled.
+ *  2. Head fusion (ATTNROLL_OPT_HEAD_FUSION, default ATTNROLL_FUSE_MEAN), from
+ *     the H maps A_h of step 1 to one map Abar:
+ *       MEAN     mean_h A_h                       (Abnar & Zuidema 2020)
+ *       MAX      max_h A_h, element-wise         (vit-explain)
+ *       MIN      min_h A_h, element-wise         (vit-explain)
+ *       ENTROPY  sum_h w_h A_h with w = softmax_h(-e_h), e_h the mean over the
+ *                rows i of -sum_j p_ij ln(p_ij + 1e-10), p = A_h with each row
+ *                divided by its sum (a zero sum by 1): exactly the users'
+ *                newest spatial_rollout.py.  Needs A >= 0 (else NaN may result).
+ *       WEIGHTS  sum_h w_h A_h, w = ATTNROLL_OPT_HEAD_WEIGHTS as given.
+ *       GRAD     mean_h max(G_h * A_h, 0), G the gradient of the explained
+ *                score with respect to that map (Chefer et al. 2021, "Generic
+ *                Attention-model Explainability"); attnroll_spatial_grad only.
+ *  3. Discard (ATTNROLL_OPT_DISCARD_RATIO p, default 0; ATTNROLL_OPT_PROTECT,
+ *     default {0}; vit-explain): the floor(p*M) smallest of the M = N' *
+ *     (N' - protected columns) unprotected entries of Abar become 0 (order:
+ *     see ATTNROLL_OPT_DISCARD_RATIO).
+ *  4. Rule (ATTNROLL_OPT_RULE, default ATTNROLL_RULE_ROLLOUT), with
+ *     r = ATTNROLL_OPT_RESIDUAL (default 1):
+ *       ROLLOUT  M_l = normalize_rows(Abar + r*I)  (a zero row sum divides
+ *                by 1; Abnar & Zuidema 2020, the spec)
+ *       CHEFER   M_l = Abar + r*I, not normalised (Chefer et al. 2021:
+ *                R <- R + Abar @ R)
+ *  5. Product: R = M_{e-1} @ ... @ M_{b+1} @ M_b, no final normalisation.
+ *     With k query rows (ATTNROLL_OPT_QUERY_ROWS) only rows q of R are
+ *     computed, last layer first, in O(L*k*N'^2) for either rule.
+ *  6. Per-layer outputs (ATTNROLL_OPT_CUMULATIVE, default 0): with 1, every
+ *     partial product R_l = M_l @ ... @ M_b, l = b .. e-1, is written.
+ *
+ * Defaults reproduce the spec: mean fusion, rollout rule, r = 1.
+ *
+ * Output shapes (L' = e - b, N' = N - k, q = number of query rows):
+ *                        4-D layers [F,H,N,N]    3-D layers [H,N,N]
+ *   plain                [F, N', N']             [N', N']
+ *   query rows           [F, q, N']              [q, N']
+ *   cumulative           [L', F, N', N']         [L', N', N']
+ *   cumulative + query   [L', F, q, N']          [L', q, N']
+ *
+ * NaN in the input: no crash, no error; it spreads through the sums and
+ * products to the entries it touches (MAX/MIN keep a NaN they meet; GRAD
+ * keeps a NaN product; discard ranks NaN above +inf, so it zeroes NaN only
+ * when p asks for more entries than there are numbers).  Infinities likewise
+ * follow IEEE arithmetic.
+ *
+ * Precision: everything after reading the input runs in the output's
+ * precision (float for F32, double for F64), including the entropy's
+ * logarithm (a vectorised polynomial, about 1e-7 relative in float, within an
+ * ulp or two of libm's in double).
+ */
+
+/*
+ * Spatial rollout (spec: "Spatial Rollout") through the pipeline above; with
+ * every option at its default, per frame:
+ *   Abar_i = normalize_rows(mean_over_heads(A_i) + I),  R = Abar_{L-1} @ ... @ Abar_0.
  *
  *   [in]  layers      num_layers views, layer 0 first.  Each is [F,H,N,N]
  *                     (frames, heads, tokens, tokens) or [H,N,N] (one frame).
  *                     All must have the same rank and shape; dtype and strides
  *                     may differ from layer to layer.  Must not be NULL.
  *   [in]  num_layers  >= 1.
- *   [in]  config      options, or NULL for the defaults.
- *   [out] out         F32 or F64; [F,N,N] for 4-D layers, [N,N] for 3-D
- *                     layers; with k query rows [F,k,N] or [k,N].  Must not
+ *   [in]  config      options, or NULL for the defaults.  ATTNROLL_FUSE_GRAD
+ *                     is refused here (ATTNROLL_E_ARGUMENT): it needs
+ *                     attnroll_spatial_grad.
+ *   [out] out         F32 or F64, shape as in the table above.  Must not
  *                     overlap itself or any layer.  The products run in the
  *                     output's precision (sgemm for F32, dgemm for F64).
  *
- * Memory: O(F*N^2) working space (two [F,N,N] matrices in the output
- * precision, or two [F,k,N] with query rows, plus one N*N scratch matrix per
- * worker); the input is read in place, never copied.
- * @return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _SHAPE, _DTYPE, _OVERLAP, _MEMORY.
+ * Memory: O(F*N'^2) working space (two [F,N',N'] matrices in the output
+ * precision, or two [F,q,N'] with query rows and no CUMULATIVE, plus one
+ * N'xN' scratch matrix per worker, and two more per worker with ENTROPY or
+ * DISCARD, which need a whole frame's fused map); the input is read in place,
+ * never copied.  CUMULATIVE writes each partial product straight into out and
+ * holds nothing more; with query rows it runs the full forward product
+ * (O(L*N'^3), as without query rows) and writes rows q of each R_l.
+ * @return ATTNROLL_OK, ATTNROLL_E_ARGUMENT (NULL, counts, layer range, an
+ *         option against these shapes: k >= N, query row or protected column
+ *         >= N', weights with a fusion other than WEIGHTS, GRAD fusion),
+ *         _SHAPE (shapes, out, HEAD_WEIGHTS length != H), _DTYPE, _OVERLAP,
+ *         _MEMORY.
  */
 ATTNROLL_API int32_t attnroll_spatial(const attnroll_tensor *layers, int32_t num_layers,
                                       const attnroll_config *config,
                                       const attnroll_tensor *out);
+
+/*
+ * Spatial rollout with gradients, for ATTNROLL_FUSE_GRAD (and only for it:
+ * any other fusion is ATTNROLL_E_ARGUMENT, "gradients given but ...").
+ *   [in]  grads  num_layers views, grads[i] the gradient of the explained
+ *                score with respect to layers[i]: the same shape as
+ *                layers[i] (else ATTNROLL_E_SHAPE naming grads[i]), any of the
+ *                four dtypes and any strides.  Must not be NULL.  out must not
+ *                overlap any of them.
+ * Everything else as attnroll_spatial.
+ * @return as attnroll_spatial.
+ */
+ATTNROLL_API int32_t attnroll_spatial_grad(const attnroll_tensor *layers,
+                                           const attnroll_tensor *grads, int32_t num_layers,
+                                           const attnroll_config *config,
+                                           const attnroll_tensor *out);
 
 /* ------------------------------------------------------------------------ */
 /* Temporal rollout                                                          */
@@ -342,9 +496,14 @@ ATTNROLL_API int32_t attnroll_select_shape(const attnroll_tensor *attn, int64_t 
  *                     with the same T.  Must not be NULL.
  *   [in]  num_layers  >= 1.
  *   [in]  instance    >= 0 (the refiner_id).
- *   [in]  config      options, or NULL for the defaults.
- *   [out] out         F32 or F64, [T,T], or [k,T] with k query rows.  Must not
- *                     overlap itself or any layer.
+ *   [in]  config      options, or NULL for the defaults.  RULE, RESIDUAL,
+ *                     QUERY_ROWS, CUMULATIVE and the layer range apply as in
+ *                     the spatial pipeline; DROP_TOKENS, HEAD_FUSION,
+ *                     HEAD_WEIGHTS and DISCARD_RATIO are spatial only and must
+ *                     keep their defaults (else ATTNROLL_E_ARGUMENT).
+ *   [out] out         F32 or F64, [T,T], or [k,T] with k query rows; with
+ *                     CUMULATIVE a leading axis L' ([L',T,T] or [L',k,T]).
+ *                     Must not overlap itself or any layer.
  * @return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _SHAPE, _DTYPE, _OVERLAP, _MEMORY.
  */
 ATTNROLL_API int32_t attnroll_temporal(const attnroll_tensor *layers, int32_t num_layers,
@@ -389,7 +548,10 @@ typedef struct attnroll_stream attnroll_stream;
 /*
  * Creates a stream for layers of F = frames frames and N = tokens tokens.
  *   [in]  config  options (copied; later changes to config do not affect the
- *                 stream), or NULL for the defaults.  Query rows must be < N.
+ *                 stream), or NULL for the defaults.  Checked here against
+ *                 N as attnroll_spatial does (k < N, query rows and protected
+ *                 columns < N' = N - k, weights only with WEIGHTS fusion); the
+ *                 weights' length is checked against H at each push.
  *   [in]  frames  F >= 1.
  *   [in]  tokens  N >= 1 (and at most 2^31-1, the BLAS index range).
  *   [in]  dtype   ATTNROLL_F32 or ATTNROLL_F64: the precision the products run
@@ -401,7 +563,10 @@ typedef struct attnroll_stream attnroll_stream;
  * precision plus one N*N scratch matrix per worker thread, whatever the number
  * of layers L or heads H.  With k query rows the fused N*N matrix of every
  * pushed layer in the range is kept (L*F*N*N values, still independent of H)
- * and the backward pass, O(L*k*N^2), runs in attnroll_stream_result.
+ * and the backward pass, O(L*k*N^2), runs in attnroll_stream_result.  With
+ * ATTNROLL_OPT_CUMULATIVE the stream keeps every partial product it will
+ * write (L'*F*N'*N', or L'*F*k*N' with query rows, in its precision) besides
+ * the running product.  ENTROPY and DISCARD add two N'xN' matrices per worker.
  * attnroll_stream_info reports the bytes.  The stream keeps its worker threads
  * (ATTNROLL_OPT_THREADS) asleep between pushes, until it is destroyed.
  * @return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _DTYPE, _MEMORY.
@@ -413,6 +578,8 @@ ATTNROLL_API int32_t attnroll_stream_create(const attnroll_config *config, int64
 /*
  * Pushes the next layer (the first push is layer 0).  layer is [F,H,N,N], or
  * [H,N,N] when F == 1; H may differ between layers; any dtype and strides.
+ * With ATTNROLL_FUSE_GRAD use attnroll_stream_push_grad instead (this gives
+ * ATTNROLL_E_ARGUMENT then).
  * Layers outside the configured range are validated and then ignored.
  * A layer of the wrong shape or dtype is refused (ATTNROLL_E_SHAPE /
  * ATTNROLL_E_DTYPE) and the stream stays usable, as if the push had not been
@@ -423,10 +590,21 @@ ATTNROLL_API int32_t attnroll_stream_create(const attnroll_config *config, int64
 ATTNROLL_API int32_t attnroll_stream_push(attnroll_stream *stream, const attnroll_tensor *layer);
 
 /*
+ * Pushes the next layer with its gradient, for ATTNROLL_FUSE_GRAD only (any
+ * other fusion gives ATTNROLL_E_ARGUMENT).  grad has layer's shape (else
+ * ATTNROLL_E_SHAPE naming grad), any dtype and strides.  Otherwise as
+ * attnroll_stream_push, including a refused push leaving the stream usable.
+ * @return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _SHAPE, _DTYPE, _STATE, _MEMORY.
+ */
+ATTNROLL_API int32_t attnroll_stream_push_grad(attnroll_stream *stream, const attnroll_tensor *layer,
+                                               const attnroll_tensor *grad);
+
+/*
  * Writes the rollout of the pushed layers in the configured range and
  * finishes the stream (later pushes are refused; result may be asked again).
- *   [out] out  F32 or F64, [F,N,N] (or [N,N] when F == 1); with k query rows
- *              [F,k,N] (or [k,N] when F == 1).
+ *   [out] out  F32 or F64, [F,N',N'] (or [N',N'] when F == 1); with k query
+ *              rows [F,k,N'] (or [k,N'] when F == 1); with CUMULATIVE a
+ *              leading axis L' (the layers of the range pushed).
  * Gives ATTNROLL_E_STATE when no layer of the range has been pushed, or when
  * LAYER_END is set beyond the number of layers pushed.
  * @return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _SHAPE, _DTYPE, _STATE, _MEMORY.

@@ -40,6 +40,17 @@ void require(const P *pointer, const char *name) {
     if (!pointer) attnroll::fail(ATTNROLL_E_ARGUMENT, "%s: is NULL", name);
 }
 
+
+// A list option copied out: the length always, min(length, capacity) values.
+template <class V>
+void copy_list(const std::vector<V> &list, V *values, int64_t capacity, int64_t *count) {
+    if (capacity < 0)
+        attnroll::fail(ATTNROLL_E_ARGUMENT, "capacity: %lld, must be >= 0", static_cast<long long>(capacity));
+    if (capacity > 0) require(values, "values");
+    const int64_t n = static_cast<int64_t>(list.size());
+    for (int64_t i = 0; i < n && i < capacity; ++i) values[i] = list[static_cast<size_t>(i)];
+    *count = n;
+}
 }  // namespace
 
 using attnroll::fail;
@@ -102,28 +113,14 @@ void attnroll_config_destroy(attnroll_config *config) { delete config; }
 int32_t attnroll_config_set_int(attnroll_config *config, int32_t key, int64_t value) {
     return guarded([&] {
         require(config, "config");
-        const attnroll::OptionInfo &o = attnroll::option_of_kind(key, ATTNROLL_OPTION_INT);
-        if (static_cast<double>(value) < o.lower || static_cast<double>(value) > o.upper ||
-            (key == ATTNROLL_OPT_LAYER_END && value == 0))
-            fail(ATTNROLL_E_ARGUMENT, "value: %lld is outside the bounds of %s [%.0f, %.0f]%s",
-                 static_cast<long long>(value), o.name, o.lower, o.upper,
-                 key == ATTNROLL_OPT_LAYER_END ? " (0 refused: -1 means all layers)" : "");
-        switch (key) {
-            case ATTNROLL_OPT_LAYER_BEGIN: config->layer_begin = value; break;
-            case ATTNROLL_OPT_LAYER_END: config->layer_end = value; break;
-            default: config->threads = value; break;
-        }
+        attnroll::set_int(*config, key, value);
     });
 }
 
 int32_t attnroll_config_set_float(attnroll_config *config, int32_t key, double value) {
     return guarded([&] {
         require(config, "config");
-        const attnroll::OptionInfo &o = attnroll::option_of_kind(key, ATTNROLL_OPTION_FLOAT);
-        if (!(value >= o.lower && value <= o.upper))  // also refuses NaN
-            fail(ATTNROLL_E_ARGUMENT, "value: %g is outside the bounds of %s [%g, %g]", value,
-                 o.name, o.lower, o.upper);
-        config->residual = value;
+        attnroll::set_float(*config, key, value);
     });
 }
 
@@ -131,16 +128,15 @@ int32_t attnroll_config_set_ints(attnroll_config *config, int32_t key, const int
                                  int64_t count) {
     return guarded([&] {
         require(config, "config");
-        const attnroll::OptionInfo &o = attnroll::option_of_kind(key, ATTNROLL_OPTION_INTS);
-        if (count < 0)
-            fail(ATTNROLL_E_ARGUMENT, "count: %lld, must be >= 0", static_cast<long long>(count));
-        if (count > 0) require(values, "values");
-        for (int64_t i = 0; i < count; ++i)
-            if (static_cast<double>(values[i]) < o.lower || static_cast<double>(values[i]) > o.upper)
-                fail(ATTNROLL_E_ARGUMENT, "values[%lld]: %lld is outside the bounds of %s [%.0f, %.0f]",
-                     static_cast<long long>(i), static_cast<long long>(values[i]), o.name, o.lower,
-                     o.upper);
-        config->query_rows.assign(values, values + count);
+        attnroll::set_ints(*config, key, values, count);
+    });
+}
+
+int32_t attnroll_config_set_floats(attnroll_config *config, int32_t key, const double *values,
+                                   int64_t count) {
+    return guarded([&] {
+        require(config, "config");
+        attnroll::set_floats(*config, key, values, count);
     });
 }
 
@@ -148,10 +144,7 @@ int32_t attnroll_config_get_int(const attnroll_config *config, int32_t key, int6
     return guarded([&] {
         require(config, "config");
         require(value, "value");
-        attnroll::option_of_kind(key, ATTNROLL_OPTION_INT);
-        *value = key == ATTNROLL_OPT_LAYER_BEGIN ? config->layer_begin
-                 : key == ATTNROLL_OPT_LAYER_END ? config->layer_end
-                                                 : config->threads;
+        *value = attnroll::get_int(*config, key);
     });
 }
 
@@ -159,23 +152,26 @@ int32_t attnroll_config_get_float(const attnroll_config *config, int32_t key, do
     return guarded([&] {
         require(config, "config");
         require(value, "value");
-        attnroll::option_of_kind(key, ATTNROLL_OPTION_FLOAT);
-        *value = config->residual;
+        *value = attnroll::get_float(*config, key);
     });
 }
+
 
 int32_t attnroll_config_get_ints(const attnroll_config *config, int32_t key, int64_t *values,
                                  int64_t capacity, int64_t *count) {
     return guarded([&] {
         require(config, "config");
         require(count, "count");
-        attnroll::option_of_kind(key, ATTNROLL_OPTION_INTS);
-        if (capacity < 0)
-            fail(ATTNROLL_E_ARGUMENT, "capacity: %lld, must be >= 0", static_cast<long long>(capacity));
-        if (capacity > 0) require(values, "values");
-        const int64_t n = static_cast<int64_t>(config->query_rows.size());
-        for (int64_t i = 0; i < n && i < capacity; ++i) values[i] = config->query_rows[static_cast<size_t>(i)];
-        *count = n;
+        copy_list(attnroll::get_ints(*config, key), values, capacity, count);
+    });
+}
+
+int32_t attnroll_config_get_floats(const attnroll_config *config, int32_t key, double *values,
+                                   int64_t capacity, int64_t *count) {
+    return guarded([&] {
+        require(config, "config");
+        require(count, "count");
+        copy_list(attnroll::get_floats(*config, key), values, capacity, count);
     });
 }
 
@@ -183,7 +179,16 @@ int32_t attnroll_config_get_ints(const attnroll_config *config, int32_t key, int
 
 int32_t attnroll_spatial(const attnroll_tensor *layers, int32_t num_layers,
                          const attnroll_config *config, const attnroll_tensor *out) {
-    return guarded([&] { attnroll::spatial(layers, num_layers, config, out); });
+    return guarded([&] { attnroll::spatial(layers, nullptr, num_layers, config, out); });
+}
+
+int32_t attnroll_spatial_grad(const attnroll_tensor *layers, const attnroll_tensor *grads,
+                              int32_t num_layers, const attnroll_config *config,
+                              const attnroll_tensor *out) {
+    return guarded([&] {
+        require(grads, "grads");
+        attnroll::spatial(layers, grads, num_layers, config, out);
+    });
 }
 
 int32_t attnroll_select_instance(const attnroll_tensor *attn, int64_t instance,
@@ -227,7 +232,16 @@ int32_t attnroll_stream_create(const attnroll_config *config, int64_t frames, in
 int32_t attnroll_stream_push(attnroll_stream *stream, const attnroll_tensor *layer) {
     return guarded([&] {
         require(stream, "stream");
-        stream->push(layer);
+        stream->push(layer, nullptr);
+    });
+}
+
+int32_t attnroll_stream_push_grad(attnroll_stream *stream, const attnroll_tensor *layer,
+                                  const attnroll_tensor *grad) {
+    return guarded([&] {
+        require(stream, "stream");
+        require(grad, "grad");
+        stream->push(layer, grad);
     });
 }
 

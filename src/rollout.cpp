@@ -22,6 +22,11 @@ void check_blas_extent(int64_t n, const char *what) {
              static_cast<long long>(n), INT_MAX);
 }
 
+void refuse_unimplemented(const attnroll_config &c) {
+    if (c.drop_tokens || c.head_fusion || c.discard_ratio > 0 || c.rule || c.cumulative)
+        fail(ATTNROLL_E_ARGUMENT, "config: method options are not implemented yet");
+}
+
 namespace {
 template <class T>
 void roll_out_typed(const std::vector<LayerView> &layers, int64_t frames, int64_t n,

@@ -38,8 +38,11 @@ typename Chain<T>::Source fused_source(const LayerView &layer, double residual, 
 void roll_out(const std::vector<LayerView> &layers, int64_t frames, int64_t n,
               const attnroll_config &config, const View &out);
 
-void spatial(const attnroll_tensor *layers, int32_t num_layers, const attnroll_config *config,
-             const attnroll_tensor *out);
+// grads: NULL, or one gradient per layer (ATTNROLL_FUSE_GRAD).
+void spatial(const attnroll_tensor *layers, const attnroll_tensor *grads, int32_t num_layers,
+             const attnroll_config *config, const attnroll_tensor *out);
+// TEMPORARY until the pipeline lands: refuses method options not yet computed.
+void refuse_unimplemented(const attnroll_config &config);
 void temporal(const attnroll_tensor *layers, int32_t num_layers, int64_t instance,
               const attnroll_config *config, const attnroll_tensor *out);
 void select_instance(const attnroll_tensor *attn, int64_t instance, const attnroll_tensor *out);

@@ -20,8 +20,8 @@ LayerView spatial_layer_view(const View &layer) {
     return v;
 }
 
-void spatial(const attnroll_tensor *layers, int32_t num_layers, const attnroll_config *config,
-             const attnroll_tensor *out) {
+void spatial(const attnroll_tensor *layers, const attnroll_tensor *grads, int32_t num_layers,
+             const attnroll_config *config, const attnroll_tensor *out) {
     if (!layers) fail(ATTNROLL_E_ARGUMENT, "layers: is NULL");
     if (num_layers < 1)
         fail(ATTNROLL_E_ARGUMENT, "num_layers: %d, must be >= 1", static_cast<int>(num_layers));
@@ -50,7 +50,8 @@ void spatial(const attnroll_tensor *layers, int32_t num_layers, const attnroll_c
     const int64_t frames = first.ndim == 4 ? first.shape[0] : 1;
     check_blas_extent(n, "layers[0]");
     const LayerRange range = resolve_range(options, num_layers);
-    check_query_rows(options, n, "N");
+    check_method(options, n, grads != nullptr);
+    refuse_unimplemented(options);
 
     const int64_t rows = options.query_rows.empty() ? n : static_cast<int64_t>(options.query_rows.size());
     const View o = check_output(out, "out");

@@ -29,7 +29,8 @@ public:
             chain_ = std::make_unique<Chain<T>>(frames_, n_, std::vector<int64_t>{}, *workers_);
     }
 
-    void push(const attnroll_tensor *layer) override {
+    void push(const attnroll_tensor *layer, const attnroll_tensor *grad) override {
+        if ((grad != nullptr) != (options_.head_fusion == ATTNROLL_FUSE_GRAD)) check_method(options_, n_, grad != nullptr);
         if (finished_)
             fail(ATTNROLL_E_STATE,
                  "stream: finished by attnroll_stream_result; create a new stream for more layers");
@@ -143,7 +144,8 @@ std::unique_ptr<attnroll_stream> make_stream(const attnroll_config *config, int6
     if (options.layer_end >= 0 && options.layer_begin >= options.layer_end)
         fail(ATTNROLL_E_ARGUMENT, "config ATTNROLL_OPT_LAYER_BEGIN/END: layer range [%lld, %lld) is empty",
              static_cast<long long>(options.layer_begin), static_cast<long long>(options.layer_end));
-    check_query_rows(options, tokens, "tokens");
+    check_method(options, tokens, options.head_fusion == ATTNROLL_FUSE_GRAD);
+    refuse_unimplemented(options);
     if (dtype == ATTNROLL_F32) return std::make_unique<Stream<float>>(options, frames, tokens);
     return std::make_unique<Stream<double>>(options, frames, tokens);
 }

@@ -10,7 +10,7 @@
 
 struct attnroll_stream {
     virtual ~attnroll_stream() = default;
-    virtual void push(const attnroll_tensor *layer) = 0;
+    virtual void push(const attnroll_tensor *layer, const attnroll_tensor *grad) = 0;
     virtual void result(const attnroll_tensor *out) = 0;
     virtual int64_t layers_pushed() const = 0;
     virtual int64_t bytes_held() const = 0;

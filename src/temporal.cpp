@@ -96,6 +96,8 @@ void temporal(const attnroll_tensor *layers, int32_t num_layers, int64_t instanc
         fail(ATTNROLL_E_ARGUMENT, "num_layers: %d, must be >= 1", static_cast<int>(num_layers));
     check_instance(instance);
     const attnroll_config &options = options_or_defaults(config);
+    check_temporal_method(options);
+    refuse_unimplemented(options);
 
     std::vector<View> views;
     std::vector<LayerView> selected;

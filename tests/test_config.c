@@ -190,8 +190,8 @@ static void test_refusals(void **state)
                     ATTNROLL_E_ARGUMENT, NULL);
 
     /* unknown keys; the message names the key */
-    const int32_t unknown[] = {0, 6, 99, -1};
-    const char *names[] = {"0", "6", "99", "-1"};
+    const int32_t unknown[] = {0, 13, 99, -1};
+    const char *names[] = {"0", "13", "99", "-1"};
     for (int i = 0; i < 4; ++i) {
         TU_ASSERT_FAILS(attnroll_config_set_int(c, unknown[i], 1), ATTNROLL_E_ARGUMENT, names[i]);
         TU_ASSERT_FAILS(attnroll_config_set_float(c, unknown[i], 1.0), ATTNROLL_E_ARGUMENT,
@@ -272,7 +272,7 @@ static void test_option_info(void **state)
     /* unknown keys */
     kind = -5;
     TU_ASSERT_FAILS(attnroll_option_info(0, &kind, &lo, &hi), ATTNROLL_E_ARGUMENT, "0");
-    TU_ASSERT_FAILS(attnroll_option_info(6, NULL, NULL, NULL), ATTNROLL_E_ARGUMENT, "6");
+    TU_ASSERT_FAILS(attnroll_option_info(13, NULL, NULL, NULL), ATTNROLL_E_ARGUMENT, "13");
     TU_ASSERT_FAILS(attnroll_option_info(-3, NULL, NULL, NULL), ATTNROLL_E_ARGUMENT, "-3");
 }
 

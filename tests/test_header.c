@@ -20,6 +20,10 @@
 #if ATTNROLL_MAX_NDIM != 16
 #error "ATTNROLL_MAX_NDIM"
 #endif
+#if ATTNROLL_OPT_CUMULATIVE != 12 || ATTNROLL_FUSE_GRAD != 5 || ATTNROLL_RULE_CHEFER != 1 || \
+    ATTNROLL_OPTION_FLOATS != 4
+#error "method option keys or codes moved"
+#endif
 
 /* Every entry point, by its exact prototype (a mismatch is a compile error). */
 static int32_t (*const p_spatial)(const attnroll_tensor *, int32_t, const attnroll_config *,
@@ -51,6 +55,15 @@ static int32_t (*const p_getf)(const attnroll_config *, int32_t, double *) =
     attnroll_config_get_float;
 static int32_t (*const p_getis)(const attnroll_config *, int32_t, int64_t *, int64_t, int64_t *) =
     attnroll_config_get_ints;
+static int32_t (*const p_setfs)(attnroll_config *, int32_t, const double *, int64_t) =
+    attnroll_config_set_floats;
+static int32_t (*const p_getfs)(const attnroll_config *, int32_t, double *, int64_t, int64_t *) =
+    attnroll_config_get_floats;
+static int32_t (*const p_sgrad)(const attnroll_tensor *, const attnroll_tensor *, int32_t,
+                                const attnroll_config *, const attnroll_tensor *) =
+    attnroll_spatial_grad;
+static int32_t (*const p_pushg)(attnroll_stream *, const attnroll_tensor *,
+                                const attnroll_tensor *) = attnroll_stream_push_grad;
 static int32_t (*const p_opt)(int32_t, int32_t *, double *, double *) = attnroll_option_info;
 static const char *(*const p_status)(int32_t) = attnroll_status_string;
 static const char *(*const p_last)(void) = attnroll_last_error;
@@ -82,7 +95,8 @@ int main(void)
     /* reference the rest so that nothing is unused */
     if (!p_spatial || !p_select || !p_post[0] || !p_post[1] || !p_post[2] || !p_create ||
         !p_push || !p_result || !p_info || !p_sdestroy || !p_ccreate || !p_cdestroy || !p_seti ||
-        !p_setf || !p_setis || !p_geti || !p_getf || !p_getis || !p_opt)
+        !p_setf || !p_setis || !p_geti || !p_getf || !p_getis || !p_opt || !p_setfs || !p_getfs ||
+        !p_sgrad || !p_pushg)
         ++failures;
     if (failures) fprintf(stderr, "test_header (C99): %d failures\n", failures);
     return failures ? 1 : 0;
