@@ -302,13 +302,14 @@ def _die_with_parent():
 def _find_tool(tool):
     name = tool or os.environ.get("ATTNROLL_TOOL") or "attnroll"
     path = shutil.which(name) if os.sep not in name else (name if os.access(name, os.X_OK) else None)
-    if not path or not os.path.isfile(path):
-        where = _worker_address() or "this machine"
-        if tool or os.environ.get("ATTNROLL_TOOL"):
-            raise ToolNotFound(f"{name}: no attnroll tool there on worker {where} (tool= or ATTNROLL_TOOL)")
-        raise ToolNotFound(f"no attnroll tool on the PATH of worker {where}: install it there (cmake --install) "
-                           "or give its path with tool= (--tool) or ATTNROLL_TOOL in the worker's environment")
-    return path
+    if path and os.path.isfile(path):
+        return path
+    where = _worker_address() or "this machine"
+    if os.sep in name:
+        raise ToolNotFound(f"{name}: no attnroll tool there (no such executable) on worker {where}")
+    hint = ("install it there (cmake --install puts it in bin/) or give its path with tool= "
+            "(--tool), or ATTNROLL_TOOL in the worker's environment")
+    raise ToolNotFound(f"no attnroll tool on worker {where}: {name!r} is not on its PATH; {hint}")
 
 
 def _atomic_json(path, value):
@@ -373,13 +374,15 @@ def _run_video(video, command, inputs, stage_subdir, root, staging, option_words
                 "message": f"the video id {video!r} has a comma, which --videos cannot take", "outputs": []}
     exe = _find_tool(tool)
     stage = os.path.join(staging, f"{key}-{uuid.uuid4().hex[:12]}")
-    os.makedirs(stage)
+    out_dir = os.path.join(stage, stage_subdir) if stage_subdir else stage
+    # The manifest's folder exists, so the tool writes its manifest even
+    # when the video fails (its reason and inputs are in it).
+    os.makedirs(out_dir)
     try:
         before, after = option_words
         argv = [exe] + before + [command, inputs, "-o", stage, f"--videos={video}", "--quiet"] + after
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               preexec_fn=_die_with_parent)
-        out_dir = os.path.join(stage, stage_subdir) if stage_subdir else stage
         err = proc.stderr.decode("utf-8", "replace").replace(out_dir, root).replace(stage, root)
         manifest = None
         try:
@@ -436,16 +439,21 @@ def _finish(command, root, staging, existed, manifest, videos, manifests):
             attempts[v] = 0
     shutil.rmtree(staging, ignore_errors=True)
     inputs, outputs, entries, seen = [], [], [], set()
-    for m in manifests:
-        if not m:
-            continue
-        for item in m.get("inputs", []):
-            if item.get("path") not in seen:
-                seen.add(item.get("path"))
-                inputs.append(item)
+    for r in manifests:
+        m = r.get("manifest")
+        if not m or not m.get("videos"):
+            if r.get("status") == "failed":  # the tool wrote no manifest (not found, killed, ...)
+                entries.append({"video": r["video"], "status": "failed", "reason": r.get("message", "")})
+            if not m:
+                continue
+        # A file read for several videos (results_temporal.json) is listed
+        # once, as in a serial run; repeats within one run stay.
+        mine = m.get("inputs", [])
+        inputs += [item for item in mine if item.get("path") not in seen]
+        seen |= {item.get("path") for item in mine}
         outputs += m.get("outputs", [])
         entries += m.get("videos", [])
-    first = next((m for m in manifests if m), {})
+    first = next((r["manifest"] for r in manifests if r.get("manifest")), {})
     done = any(e.get("status") == "done" for e in entries)
     manifest = dict(manifest, tool=first.get("tool"), library=first.get("library"),
                     inputs=inputs, outputs=outputs, videos=entries)
@@ -569,7 +577,8 @@ def rollout_videos(client, inputs, out=None, command="spatial", retries=2, worke
                         "retries": retries, "tasks": len(order)},
     }
     fin = client.submit(_finish, command, root, staging, plan["existed"], manifest, order,
-                        [raw[v].get("manifest") for v in order if v in raw], key=f"attnroll-finish-{run_id}",
+                        [{k: raw[v].get(k) for k in ("video", "status", "message", "manifest")} for v in order if v in raw],
+                        key=f"attnroll-finish-{run_id}",
                         pure=False, **where)
     try:
         attempts = fin.result()
