@@ -20,7 +20,8 @@ set -eu
 # cargo                       the Rust binding (Debian's rustc 1.63)
 # nodejs, npm                 the Julia syntax check (tree-sitter-julia from the npm registry)
 # strace                      counts the tool's re-executions (--blas-core test)
-PACKAGES="g++ gcc make cmake pkg-config libopenblas-dev libcmocka-dev binutils python3-numpy python3-pytest python3-pip python3-setuptools python3-wheel libzip-dev libpng-dev nlohmann-json3-dev cargo nodejs npm strace"
+# python3-distributed         attnroll.distributed: the tool on Dask workers (pulls in python3-dask)
+PACKAGES="g++ gcc make cmake pkg-config libopenblas-dev libcmocka-dev binutils python3-numpy python3-pytest python3-pip python3-setuptools python3-wheel libzip-dev libpng-dev nlohmann-json3-dev cargo nodejs npm strace python3-distributed"
 
 if [ "${1-}" = --list ]; then
     echo "$PACKAGES"
