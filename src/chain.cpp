@@ -51,7 +51,7 @@ int64_t Chain<T>::rows() const {
 template <class T>
 int64_t Chain<T>::bytes_held() const {
     return static_cast<int64_t>(
-        state_.bytes() + next_.bytes() + scratch_.bytes() + partial_.bytes());
+        state_.bytes() + next_.bytes() + scratch_.bytes() + partial_.bytes() + frames_buf_.bytes());
 }
 
 // One layer for rows [r0, r1) of frame f's result (full mode) or for row block
@@ -63,14 +63,24 @@ void Chain<T>::step(const Source &layer, bool first, int64_t f, int64_t b, int w
     const int64_t n = n_, k = rows();
     const int64_t r0 = block_begin(b, blocks_, n), r1 = block_begin(b + 1, blocks_, n);
     T *scratch = scratch_.data() + worker * ((n + blocks_ - 1) / blocks_) * n;
+    // A whole-frame layer is computed once per task; its rows are then read
+    // from the worker's frame buffer.
+    T *whole = nullptr;
+    if (layer.whole && !(first && !query_.empty() && b != 0)) {
+        whole = frames_buf_.data() + static_cast<int64_t>(worker) * n * n;
+        layer.whole(f, whole);
+    }
+    auto get = [&](int64_t a, int64_t z, T *room) -> const T * {
+        return whole ? whole + a * n : layer.rows(f, a, z, room);
+    };
     if (query_.empty()) {
         if (first) {  // R = Abar_first: no product with the identity
             T *rows_out = dst + r0 * n;
-            const T *src = layer(f, r0, r1, rows_out);
+            const T *src = get(r0, r1, rows_out);
             if (src != rows_out) std::memcpy(rows_out, src, sizeof(T) * (r1 - r0) * n);
             return;
         }
-        const T *src = layer(f, r0, r1, scratch);
+        const T *src = get(r0, r1, scratch);
         gemm<T>(r1 - r0, n, n, src, n, cur, n, dst + r0 * n, n, false);
         return;
     }
@@ -78,7 +88,7 @@ void Chain<T>::step(const Source &layer, bool first, int64_t f, int64_t b, int w
         if (b != 0) return;
         for (int64_t i = 0; i < k; ++i) {
             T *row = dst + i * n;
-            const T *src = layer(f, query_[i], query_[i] + 1, row);
+            const T *src = get(query_[i], query_[i] + 1, row);
             if (src != row) std::memcpy(row, src, sizeof(T) * n);
         }
         return;
@@ -90,13 +100,19 @@ void Chain<T>::step(const Source &layer, bool first, int64_t f, int64_t b, int w
     // fused and multiplied: the fused matrix never makes a trip to memory.
     for (int64_t c0 = r0; c0 < r1; c0 += kQueryChunk) {
         const int64_t c1 = std::min(c0 + kQueryChunk, r1);
-        const T *src = layer(f, c0, c1, scratch);
+        const T *src = get(c0, c1, scratch);
         gemm<T>(k, n, c1 - c0, cur + c0, n, src, n, out, n, c0 > r0);
     }
 }
 
 template <class T>
-void Chain<T>::apply(const Source &layer) {
+void Chain<T>::need_frames(bool whole) {
+    if (whole && frames_buf_.size() == 0) frames_buf_ = Buffer<T>(static_cast<size_t>(workers_.count() * n_ * n_));
+}
+
+template <class T>
+void Chain<T>::apply(const Source &layer, const Observer *observe) {
+    need_frames(static_cast<bool>(layer.whole));
     const bool first = applied_ == 0;
     const int64_t blocks = blocks_, per_frame = rows() * n_;
     workers_.run(frames_ * blocks, [&](int64_t task, int worker) {
@@ -114,15 +130,18 @@ void Chain<T>::apply(const Source &layer) {
         }
     }
     if (!first) state_.swap(next_);
+    if (observe)
+        workers_.run(frames_, [&](int64_t f, int) { (*observe)(applied_, f, state_.data() + f * per_frame); });
     ++applied_;
 }
 
 template <class T>
-void Chain<T>::apply_all(const std::vector<Source> &layers) {
+void Chain<T>::apply_all(const std::vector<Source> &layers, const Observer *observe) {
     if (blocks_ > 1 || layers.empty()) {
-        for (const Source &layer : layers) apply(layer);
+        for (const Source &layer : layers) apply(layer, observe);
         return;
     }
+    for (const Source &layer : layers) need_frames(static_cast<bool>(layer.whole));
     // Whole frames per task: no barrier between layers, and workers drift
     // apart so one streams its input while another multiplies.  Every frame
     // alternates between the two buffers in step, so all end in the same one.
@@ -137,6 +156,7 @@ void Chain<T>::apply_all(const std::vector<Source> &layers) {
             Buffer<T> &read = parity(j) == 0 ? next_ : state_;
             step(layers[j], fresh && j == 0, f, 0, worker, read.data() + f * per_frame,
                  written.data() + f * per_frame);
+            if (observe) (*observe)(applied_ + static_cast<int64_t>(j), f, written.data() + f * per_frame);
         }
     });
     applied_ += static_cast<int64_t>(layers.size());

@@ -19,18 +19,27 @@ class Workers;
 template <class T>
 class Chain {
 public:
-    // Rows [r0, r1) of the fused layer for frame f, leading dimension N.  A
-    // source may write them to `scratch` (room for r1-r0 rows) and return it,
-    // or return a pointer to rows it already holds.
-    using Source = std::function<const T *(int64_t f, int64_t r0, int64_t r1, T *scratch)>;
+    // One layer's factor.  `rows` gives rows [r0, r1) for frame f, leading
+    // dimension N: it may write them to `scratch` (room for r1-r0 rows) and
+    // return it, or return a pointer to rows it already holds.  A layer that
+    // needs a whole frame at once (ENTROPY, DISCARD) sets `whole` instead,
+    // which writes frame f's N x N factor to a per-worker frame buffer.
+    struct Source {
+        std::function<const T *(int64_t f, int64_t r0, int64_t r1, T *scratch)> rows;
+        std::function<void(int64_t f, T *frame)> whole;
+    };
+    // Called with each frame's state [rows(), N] once `layer` (the index in
+    // the order applied) is applied to it; frames may come from several
+    // workers at once.
+    using Observer = std::function<void(int64_t layer, int64_t f, const T *state)>;
 
     Chain(int64_t frames, int64_t n, std::vector<int64_t> query_rows, Workers &workers);
 
     // Applies one layer to every frame (one parallel step, then a barrier).
-    void apply(const Source &layer);
+    void apply(const Source &layer, const Observer *observe = nullptr);
     // Applies layers in order; when every worker can own whole frames it runs
     // each frame through all of them without a barrier between layers.
-    void apply_all(const std::vector<Source> &layers);
+    void apply_all(const std::vector<Source> &layers, const Observer *observe = nullptr);
 
     int64_t layers_applied() const { return applied_; }
     int64_t rows() const;  // N, or k in query mode
@@ -40,6 +49,7 @@ public:
 
 private:
     void step(const Source &layer, bool first, int64_t f, int64_t b, int worker, const T *cur, T *dst);
+    void need_frames(bool whole);
 
     int64_t frames_, n_;
     std::vector<int64_t> query_;
@@ -49,6 +59,7 @@ private:
     Buffer<T> state_, next_;    // [F, rows, N]
     Buffer<T> scratch_;         // per worker: one row block, [rows_per_block, N]
     Buffer<T> partial_;         // query mode with blocks > 1: [F, blocks, k, N]
+    Buffer<T> frames_buf_;      // per worker: one whole frame [N, N], for `whole` sources
 };
 
 // C = A @ B (or C += A @ B when accumulate) with row-major A [m,k] (lda),

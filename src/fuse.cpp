@@ -130,6 +130,27 @@ void average_rows_typed(const LayerView &v, int64_t frame, int64_t r0, int64_t r
     }
 }
 
+// One entry's row converted to T, through the same loops as the averages.
+template <class T, class I>
+void load_row_typed(const LayerView &v, int64_t frame, int64_t entry, int64_t row, T *dst) {
+    const unsigned char *src[1] = {reinterpret_cast<const unsigned char *>(v.base) +
+                                   static_cast<int64_t>(sizeof(I)) *
+                                       (frame * v.frame_stride + v.offsets[static_cast<size_t>(entry)] +
+                                        row * v.row_stride)};
+#if ATTNROLL_HAVE_F16C_PATH
+    if constexpr (std::is_same<I, Half>::value && std::is_same<T, float>::value) {
+        if (v.col_stride == 1 && cpu_has_f16c()) {
+            accumulate_half_f16c(src, 1, v.cols, dst, true);
+            return;
+        }
+    }
+#endif
+    if (v.col_stride == 1)
+        accumulate_any<T, I, true>(src, 1, 1, v.cols, dst, true);
+    else
+        accumulate_any<T, I, false>(src, 1, v.col_stride, v.cols, dst, true);
+}
+
 }  // namespace
 
 template <class T>
@@ -139,6 +160,16 @@ void average_rows(const LayerView &v, int64_t frame, int64_t r0, int64_t r1, T *
         case ATTNROLL_F64: average_rows_typed<T, double>(v, frame, r0, r1, dst, ld); break;
         case ATTNROLL_F16: average_rows_typed<T, Half>(v, frame, r0, r1, dst, ld); break;
         default: average_rows_typed<T, BFloat>(v, frame, r0, r1, dst, ld); break;
+    }
+}
+
+template <class T>
+void load_row(const LayerView &v, int64_t frame, int64_t entry, int64_t row, T *dst) {
+    switch (v.dtype) {
+        case ATTNROLL_F32: load_row_typed<T, float>(v, frame, entry, row, dst); break;
+        case ATTNROLL_F64: load_row_typed<T, double>(v, frame, entry, row, dst); break;
+        case ATTNROLL_F16: load_row_typed<T, Half>(v, frame, entry, row, dst); break;
+        default: load_row_typed<T, BFloat>(v, frame, entry, row, dst); break;
     }
 }
 
@@ -169,6 +200,10 @@ void fuse_rows(const LayerView &v, int64_t frame, int64_t r0, int64_t r1, double
 
 template void average_rows<float>(const LayerView &, int64_t, int64_t, int64_t, float *, int64_t);
 template void average_rows<double>(const LayerView &, int64_t, int64_t, int64_t, double *, int64_t);
+template void load_row<float>(const LayerView &, int64_t, int64_t, int64_t, float *);
+template void load_row<double>(const LayerView &, int64_t, int64_t, int64_t, double *);
+template float row_sum<float>(const float *, int64_t);
+template double row_sum<double>(const double *, int64_t);
 template void fuse_rows<float>(const LayerView &, int64_t, int64_t, int64_t, double, float *, int64_t);
 template void fuse_rows<double>(const LayerView &, int64_t, int64_t, int64_t, double, double *, int64_t);
 

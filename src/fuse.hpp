@@ -30,4 +30,12 @@ template <class T>
 void fuse_rows(const LayerView &v, int64_t frame, int64_t r0, int64_t r1, double residual, T *dst,
                int64_t ld);
 
+// Row `row` of averaged entry `entry` (a head) of `frame`, converted to T.
+template <class T>
+void load_row(const LayerView &v, int64_t frame, int64_t entry, int64_t row, T *dst);
+
+// Sum of x[0..n) in a fixed order (eight interleaved partial sums).
+template <class T>
+T row_sum(const T *x, int64_t n);
+
 }  // namespace attnroll

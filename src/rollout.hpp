@@ -10,6 +10,7 @@
 #include "chain.hpp"
 #include "config.hpp"
 #include "fuse.hpp"
+#include "method.hpp"
 #include "tensor.hpp"
 
 namespace attnroll {
@@ -24,25 +25,23 @@ LayerView spatial_layer_view(const View &layer);
 // rules; leftover leading axes become averaged entries).
 LayerView select_instance_view(const View &attn, int64_t instance);
 
-// The chain's source for one layer: its rows fused into the scratch rows.
+// The chain's source for one layer's fuser (which must outlive it).
 template <class T>
-typename Chain<T>::Source fused_source(const LayerView &layer, double residual, int64_t n) {
-    return [&layer, residual, n](int64_t f, int64_t r0, int64_t r1, T *scratch) -> const T * {
-        fuse_rows(layer, f, r0, r1, residual, scratch, n);
-        return scratch;
-    };
-}
+typename Chain<T>::Source layer_source(const LayerFuser<T> &fuser, int64_t n);
 
-// Rolls out `layers` (already validated, all frames x n x n, in layer order)
-// into `out` ([F, rows, n] logically; any validated output view).
-void roll_out(const std::vector<LayerView> &layers, int64_t frames, int64_t n,
-              const attnroll_config &config, const View &out);
+// Rolls out `layers` (already validated and cut to n x n tokens, all with
+// `frames` frames, in layer order; `grads` null or one view per layer) into
+// `out`: [F, rows, n] logically, with a leading L' axis when CUMULATIVE.
+void roll_out(const std::vector<LayerView> &layers, const std::vector<LayerView> *grads, int64_t frames,
+              int64_t n, const attnroll_config &config, const View &out);
 
-// grads: NULL, or one gradient per layer (ATTNROLL_FUSE_GRAD).
+// The output shape: [L',] [F,] rows, n.
+std::vector<int64_t> output_shape(const attnroll_config &config, int64_t range, int64_t frames, int64_t n,
+                                  bool with_frames);
+
 void spatial(const attnroll_tensor *layers, const attnroll_tensor *grads, int32_t num_layers,
              const attnroll_config *config, const attnroll_tensor *out);
-// TEMPORARY until the pipeline lands: refuses method options not yet computed.
-void refuse_unimplemented(const attnroll_config &config);
+
 void temporal(const attnroll_tensor *layers, int32_t num_layers, int64_t instance,
               const attnroll_config *config, const attnroll_tensor *out);
 void select_instance(const attnroll_tensor *attn, int64_t instance, const attnroll_tensor *out);

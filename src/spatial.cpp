@@ -27,7 +27,7 @@ void spatial(const attnroll_tensor *layers, const attnroll_tensor *grads, int32_
         fail(ATTNROLL_E_ARGUMENT, "num_layers: %d, must be >= 1", static_cast<int>(num_layers));
     const attnroll_config &options = options_or_defaults(config);
 
-    std::vector<View> views;
+    std::vector<View> views, grad_views;
     views.reserve(static_cast<size_t>(num_layers));
     for (int32_t i = 0; i < num_layers; ++i) {
         const std::string name = layer_name(i);
@@ -45,23 +45,36 @@ void spatial(const attnroll_tensor *layers, const attnroll_tensor *grads, int32_
         }
         views.push_back(v);
     }
+    if (grads)
+        for (int32_t i = 0; i < num_layers; ++i) {
+            const std::string name = "grads[" + std::to_string(i) + "]";
+            View g = check_input(&grads[i], name);
+            expect_shape(g, std::vector<int64_t>(views[0].shape, views[0].shape + views[0].ndim),
+                         name + " (must match " + layer_name(i) + ")");
+            grad_views.push_back(g);
+        }
     const View &first = views[0];
+    const bool framed = first.ndim == 4;
     const int64_t n = first.shape[first.ndim - 1];
-    const int64_t frames = first.ndim == 4 ? first.shape[0] : 1;
+    const int64_t frames = framed ? first.shape[0] : 1;
     check_blas_extent(n, "layers[0]");
     const LayerRange range = resolve_range(options, num_layers);
-    check_method(options, n, grads != nullptr);
-    refuse_unimplemented(options);
+    const int64_t kept = check_method(options, n, grads != nullptr);
+    check_head_weights(options, first.shape[framed ? 1 : 0], "layers[0]");
 
-    const int64_t rows = options.query_rows.empty() ? n : static_cast<int64_t>(options.query_rows.size());
     const View o = check_output(out, "out");
-    expect_shape(o, rollout_shape(frames, rows, n, first.ndim == 4), "out");
+    expect_shape(o, output_shape(options, range.end - range.begin, frames, kept, framed), "out");
     for (int32_t i = 0; i < num_layers; ++i) expect_disjoint(o, "out", views[static_cast<size_t>(i)], layer_name(i));
+    for (size_t i = 0; i < grad_views.size(); ++i)
+        expect_disjoint(o, "out", grad_views[i], "grads[" + std::to_string(i) + "]");
 
-    std::vector<LayerView> chain;
-    for (int64_t i = range.begin; i < range.end; ++i)
-        chain.push_back(spatial_layer_view(views[static_cast<size_t>(i)]));
-    roll_out(chain, frames, n, options, o);
+    std::vector<LayerView> chain, chain_grads;
+    for (int64_t i = range.begin; i < range.end; ++i) {
+        chain.push_back(drop_view(spatial_layer_view(views[static_cast<size_t>(i)]), options.drop_tokens));
+        if (grads)
+            chain_grads.push_back(drop_view(spatial_layer_view(grad_views[static_cast<size_t>(i)]), options.drop_tokens));
+    }
+    roll_out(chain, grads ? &chain_grads : nullptr, frames, kept, options, o);
 }
 
 }  // namespace attnroll

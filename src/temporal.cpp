@@ -97,7 +97,6 @@ void temporal(const attnroll_tensor *layers, int32_t num_layers, int64_t instanc
     check_instance(instance);
     const attnroll_config &options = options_or_defaults(config);
     check_temporal_method(options);
-    refuse_unimplemented(options);
 
     std::vector<View> views;
     std::vector<LayerView> selected;
@@ -125,13 +124,12 @@ void temporal(const attnroll_tensor *layers, int32_t num_layers, int64_t instanc
     const LayerRange range = resolve_range(options, num_layers);
     check_query_rows(options, t, "T");
 
-    const int64_t rows = options.query_rows.empty() ? t : static_cast<int64_t>(options.query_rows.size());
     const View o = check_output(out, "out");
-    expect_shape(o, rollout_shape(1, rows, t, false), "out");
+    expect_shape(o, output_shape(options, range.end - range.begin, 1, t, false), "out");
     for (int32_t i = 0; i < num_layers; ++i) expect_disjoint(o, "out", views[static_cast<size_t>(i)], layer_name(i));
 
     std::vector<LayerView> chain(selected.begin() + range.begin, selected.begin() + range.end);
-    roll_out(chain, 1, t, options, o);
+    roll_out(chain, nullptr, 1, t, options, o);
 }
 
 }  // namespace attnroll

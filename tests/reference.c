@@ -205,3 +205,141 @@ void ref_minmax(const double *in, int64_t n, double *out)
     if (d == 0.0) d = 1.0;
     for (int64_t i = 0; i < n; ++i) out[i] = (in[i] - mn) / d;
 }
+
+/* ---- the method pipeline ---- */
+
+#include <math.h>
+
+#include "attnroll.h"
+
+ref_method ref_method_default(void)
+{
+    static const int64_t cls[1] = {0};
+    ref_method m;
+    memset(&m, 0, sizeof m);
+    m.fusion = ATTNROLL_FUSE_MEAN;
+    m.protect = cls;
+    m.num_protect = 1;
+    m.rule = ATTNROLL_RULE_ROLLOUT;
+    m.residual = 1.0;
+    return m;
+}
+
+/* An entry of the discard order: by value, NaN above everything, then index. */
+typedef struct ref_entry {
+    double value;
+    int64_t index;
+} ref_entry;
+
+static int ref_entry_cmp(const void *pa, const void *pb)
+{
+    const ref_entry *a = pa, *b = pb;
+    int an = isnan(a->value), bn = isnan(b->value);
+    if (an != bn) return an ? 1 : -1;
+    if (!an && a->value != b->value) return a->value < b->value ? -1 : 1;
+    return a->index < b->index ? -1 : a->index > b->index ? 1 : 0;
+}
+
+void ref_factor(const double *a, const double *g, int64_t heads, int64_t n, const ref_method *m,
+                double *out)
+{
+    int64_t k = m->drop, np = n - k;
+    double *maps = xalloc(heads * np * np);
+    /* 1. drop k tokens, re-normalise rows if k > 0 */
+    for (int64_t h = 0; h < heads; ++h) {
+        for (int64_t i = 0; i < np; ++i)
+            for (int64_t j = 0; j < np; ++j)
+                maps[(h * np + i) * np + j] = a[(h * n + i + k) * n + j + k];
+        if (k > 0) ref_normalize_rows(maps + h * np * np, np, np);
+    }
+    /* 2. head fusion */
+    double *w = xalloc(heads);
+    if (m->fusion == ATTNROLL_FUSE_ENTROPY) {
+        double *p = xalloc(np * np), top = -INFINITY, sum = 0.0;
+        for (int64_t h = 0; h < heads; ++h) {
+            memcpy(p, maps + h * np * np, (size_t)(np * np) * sizeof *p);
+            ref_normalize_rows(p, np, np);
+            double e = 0.0;
+            for (int64_t i = 0; i < np; ++i) {
+                double row = 0.0;
+                for (int64_t j = 0; j < np; ++j) row -= p[i * np + j] * log(p[i * np + j] + 1e-10);
+                e += row;
+            }
+            w[h] = -e / (double)np;
+            if (w[h] > top) top = w[h];
+        }
+        for (int64_t h = 0; h < heads; ++h) sum += (w[h] = exp(w[h] - top));
+        for (int64_t h = 0; h < heads; ++h) w[h] /= sum;
+        free(p);
+    }
+    for (int64_t e = 0; e < np * np; ++e) {
+        double acc = 0.0;
+        for (int64_t h = 0; h < heads; ++h) {
+            double x = maps[h * np * np + e];
+            switch (m->fusion) {
+            case ATTNROLL_FUSE_MAX: acc = (h == 0 || x > acc || isnan(x)) ? x : acc; break;
+            case ATTNROLL_FUSE_MIN: acc = (h == 0 || x < acc || isnan(x)) ? x : acc; break;
+            case ATTNROLL_FUSE_ENTROPY: acc += w[h] * x; break;
+            case ATTNROLL_FUSE_WEIGHTS: acc += m->weights[h] * x; break;
+            case ATTNROLL_FUSE_GRAD: {
+                int64_t i = e / np, j = e % np;
+                double v = x * g[(h * n + i + k) * n + j + k];
+                acc += (v > 0.0 || isnan(v)) ? v : 0.0;
+                break;
+            }
+            default: acc += x; break;
+            }
+        }
+        if (m->fusion == ATTNROLL_FUSE_MEAN || m->fusion == ATTNROLL_FUSE_GRAD) acc /= (double)heads;
+        out[e] = acc;
+    }
+    /* 3. discard: sort the unprotected entries, zero the first floor(p*M) */
+    if (m->discard > 0.0) {
+        ref_entry *list = malloc((size_t)(np * np) * sizeof *list);
+        if (!list) abort();
+        int64_t count = 0;
+        for (int64_t i = 0; i < np; ++i)
+            for (int64_t j = 0; j < np; ++j) {
+                int prot = 0;
+                for (int64_t q = 0; q < m->num_protect; ++q) prot |= m->protect[q] == j;
+                if (!prot) {
+                    list[count].value = out[i * np + j];
+                    list[count].index = i * np + j;
+                    ++count;
+                }
+            }
+        qsort(list, (size_t)count, sizeof *list, ref_entry_cmp);
+        int64_t drop = (int64_t)floor(m->discard * (double)count);
+        for (int64_t q = 0; q < drop; ++q) out[list[q].index] = 0.0;
+        free(list);
+    }
+    /* 4. rule */
+    for (int64_t i = 0; i < np; ++i) out[i * np + i] += m->residual;
+    if (m->rule == ATTNROLL_RULE_ROLLOUT) ref_normalize_rows(out, np, np);
+    free(w);
+    free(maps);
+}
+
+void ref_spatial_method(const double *const *layers, const double *const *grads, int64_t heads,
+                        int64_t num_layers, int64_t frames, int64_t n, int64_t begin, int64_t end,
+                        const ref_method *m, const int64_t *rows, int64_t k, double *out)
+{
+    int64_t np = n - m->drop, out_rows = rows ? k : np;
+    double **fused = malloc((size_t)num_layers * sizeof *fused);
+    if (!fused) abort();
+    for (int64_t l = 0; l < num_layers; ++l) fused[l] = xalloc(np * np);
+    for (int64_t f = 0; f < frames; ++f) {
+        for (int64_t l = begin; l < end; ++l)
+            ref_factor(layers[l] + f * heads * n * n, grads ? grads[l] + f * heads * n * n : NULL,
+                       heads, n, m, fused[l]);
+        if (!m->cumulative) {
+            ref_chain((const double *const *)fused, begin, end, np, rows, k, out + f * out_rows * np);
+            continue;
+        }
+        for (int64_t l = begin; l < end; ++l)
+            ref_chain((const double *const *)fused, begin, l + 1, np, rows, k,
+                      out + ((l - begin) * frames + f) * out_rows * np);
+    }
+    for (int64_t l = 0; l < num_layers; ++l) free(fused[l]);
+    free(fused);
+}

@@ -46,6 +46,36 @@ int64_t ref_temporal(const double *const *layers, const int *ndims, const int64_
                      int64_t begin, int64_t end, int64_t id, double r, const int64_t *rows,
                      int64_t k, double *out);
 
+/* The method pipeline of attnroll.h ("The pipeline"), steps 1-6, written
+ * from its text: drop, fusion, discard, rule, product, cumulative. */
+typedef struct ref_method {
+    int64_t drop;            /* k tokens dropped (rows re-normalised)          */
+    int fusion;              /* an ATTNROLL_FUSE_* value                        */
+    const double *weights;   /* WEIGHTS: one per head                           */
+    double discard;          /* ratio p                                         */
+    const int64_t *protect;  /* protected columns (of the N - k kept)           */
+    int64_t num_protect;
+    int rule;                /* an ATTNROLL_RULE_* value                        */
+    double residual;         /* r                                               */
+    int cumulative;          /* 1: out is [L', frames, rows, N - k]             */
+} ref_method;
+
+/* The defaults: mean fusion, rollout rule, r = 1, protect {0}. */
+ref_method ref_method_default(void);
+
+/* One layer's factor M [n-k, n-k] for one frame: a [heads,n,n]; g the
+ * gradient [heads,n,n] (GRAD) or NULL. */
+void ref_factor(const double *a, const double *g, int64_t heads, int64_t n, const ref_method *m,
+                double *out);
+
+/* Spatial rollout through the pipeline: layers[l] (and grads[l] when not
+ * NULL) [frames, heads, n, n]; out [frames, k or n', n'], or with
+ * m->cumulative [end-begin, frames, k or n', n'], n' = n - m->drop.  With
+ * query rows the partial products' rows are taken from full products. */
+void ref_spatial_method(const double *const *layers, const double *const *grads, int64_t heads,
+                        int64_t num_layers, int64_t frames, int64_t n, int64_t begin, int64_t end,
+                        const ref_method *m, const int64_t *rows, int64_t k, double *out);
+
 /* Post-processing (constant row / array -> zeros). */
 void ref_minmax_rows(const double *in, int64_t rows, int64_t cols, double *out);
 void ref_column_mean(const double *in, int64_t rows, int64_t cols, double *out);
