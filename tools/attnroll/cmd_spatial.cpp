@@ -21,6 +21,7 @@
 #include "formats/npz.hpp"
 #include "formats/png.hpp"
 #include "io/file_map.hpp"
+#include "io/output_lock.hpp"
 #include "io/file_read.hpp"
 #include "library.hpp"
 #include "outputs.hpp"
@@ -407,6 +408,7 @@ int run_spatial(const std::string &dir, const SpatialOptions &o, RunReport &repo
         out = o.out.empty() ? layers / "rolled_out" : fs::path(o.out) / kRolledOutDir;
     else if (o.out.empty())
         out = fs::path(dir) / "attnroll_spatial";
+    const OutputLock lock(out.string(), "spatial", o.videos);
     long total = 0;
     for (const auto &kv : videos)
         for (const Window &w : kv.second) total += static_cast<long>(w.layers.size());

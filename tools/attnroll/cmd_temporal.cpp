@@ -22,6 +22,7 @@
 #include "formats/npy.hpp"
 #include "formats/npz.hpp"
 #include "formats/png.hpp"
+#include "io/output_lock.hpp"
 #include "library.hpp"
 #include "outputs.hpp"
 #include "progress.hpp"
@@ -429,6 +430,7 @@ std::vector<std::string> roll_out(const std::vector<fs::path> &dirs, const Choic
 int run_temporal(const std::string &run_dir, const TemporalOptions &o, RunReport &report) {
     const fs::path run(run_dir);
     if (!fs::is_directory(run)) throw Error(run_dir + ": is not a directory");
+    const OutputLock lock(o.out, "temporal", o.videos);
     Warnings warnings(o.strict);
     const fs::path results = run / "inference" / "results_temporal.json";
     report.input(results.string());

@@ -17,6 +17,7 @@
 #include "blas_autofix.h"
 #include "cli_error.hpp"
 #include "commands.hpp"
+#include "io/interrupt.hpp"
 #include "run_report.hpp"
 
 namespace cli {
@@ -120,6 +121,7 @@ int main(int argc, char **argv) {
     try {
         cli::remember_command_line(argc, argv);
         std::vector<char *> args = cli::apply_blas_core(argc, argv);
+        cli::start_interrupt_cleanup();  // before any thread starts
         return cli::run(static_cast<int>(args.size() - 1), args.data());
     } catch (const cli::Error &e) {
         std::fprintf(stderr, "attnroll: %s\n", e.what());

@@ -34,6 +34,7 @@ public:
     std::vector<std::string> paths() const;
 
 private:
+    void clear_stale_temps_once() const;
     struct File {
         std::string path;
         Writer write;

@@ -24,10 +24,17 @@ static const char *level_name(int level)
     return level >= 0 && level <= ATTNROLL_SIMD_AVX512 ? names[level] : "unknown";
 }
 
-/* Re-executes the program; returns only if exec failed. */
+/* Re-executes the program; returns only if exec failed.  By its real path,
+ * so that the process keeps its name (ps would show "exe" otherwise). */
 static void reexec(char *const argv[])
 {
+    char self[4096];
+    const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     fflush(NULL);
+    if (n > 0) {
+        self[n] = '\0';
+        execv(self, argv);
+    }
     execv("/proc/self/exe", argv);
 }
 

@@ -1,15 +1,19 @@
 #include "io/atomic_file.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <regex>
 
 #include "cli_error.hpp"
 #include "io/file_read.hpp"
+#include "io/interrupt.hpp"
 
 namespace cli {
 
@@ -52,11 +56,32 @@ void refuse_existing(const std::string &path, bool force) {
 
 // A temporary name beside `path`, unique within this process and (with the
 // pid) across processes writing to the same directory.
+// Registered for removal if the run is interrupted until it is renamed.
 std::string temp_name(const std::string &path) {
     static std::atomic<unsigned long> counter{0};
     const std::string dir = dir_of(path);
-    return (dir == "/" ? std::string("/") : dir + "/") + "." + base_of(path) + ".tmp-" +
-           std::to_string(static_cast<long>(::getpid())) + "-" + std::to_string(counter++);
+    std::string tmp = (dir == "/" ? std::string("/") : dir + "/") + "." + base_of(path) + ".tmp-" +
+                      std::to_string(static_cast<long>(::getpid())) + "-" + std::to_string(counter++);
+    remove_on_interrupt(tmp);
+    return tmp;
+}
+
+size_t remove_stale_temps(const std::string &dir) {
+    // ".NAME.tmp-PID-N", and libzip's own ".NAME.tmp-PID-N.XXXXXX" beside it.
+    static const std::regex ours(R"(^\..+\.tmp-([0-9]{1,9})-[0-9]+(\.[A-Za-z0-9]{6})?$)");
+    size_t removed = 0;
+    DIR *d = ::opendir(dir.c_str());
+    if (!d) return 0;
+    while (const dirent *e = ::readdir(d)) {
+        std::cmatch m;
+        if (e->d_name[0] != '.' || !std::regex_match(e->d_name, m, ours)) continue;
+        const auto pid = static_cast<pid_t>(std::stol(m[1].str()));
+        // A live process may still be writing it (another run in this folder).
+        if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+        if (::unlink((dir + "/" + e->d_name).c_str()) == 0) ++removed;
+    }
+    ::closedir(d);
+    return removed;
 }
 
 // Moves the complete temporary file onto `path`.  Without force an existing
@@ -64,7 +89,10 @@ std::string temp_name(const std::string &path) {
 void commit_temp(const std::string &tmp, const std::string &path, bool force) {
     if (!force) {
 #ifdef RENAME_NOREPLACE
-        if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) == 0) return;
+        if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) == 0) {
+            keep_on_interrupt(tmp);
+            return;
+        }
         const int err = errno;
         if (err == EEXIST) {
             ::unlink(tmp.c_str());
@@ -86,6 +114,7 @@ void commit_temp(const std::string &tmp, const std::string &path, bool force) {
         ::unlink(tmp.c_str());
         throw Error(path + ": cannot rename " + tmp + " to it: " + errno_text(err));
     }
+    keep_on_interrupt(tmp);
 }
 
 void fsync_path(const std::string &path) {

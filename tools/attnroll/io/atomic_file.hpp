@@ -14,8 +14,14 @@ namespace cli {
 void refuse_existing(const std::string &path, bool force);
 
 // A fresh temporary name beside `path`, unique within this process and
-// (with the pid) across processes.
+// (with the pid) across processes.  It is removed if the run is interrupted
+// (io/interrupt.hpp) before commit_temp renames it.
 std::string temp_name(const std::string &path);
+
+// Removes the temporary files in `dir` that a run killed outright (SIGKILL,
+// a crash, a power cut) left behind: names temp_name makes whose process no
+// longer exists.  Returns how many it removed.
+size_t remove_stale_temps(const std::string &dir);
 
 // Moves the complete temporary file onto `path`.  Without force an existing
 // target is never replaced, even one that appeared after refuse_existing; on
