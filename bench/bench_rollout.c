@@ -617,20 +617,62 @@ static int parse_args(int argc, char **argv, bench_options *o)
 /* The cases                                                                 */
 /* ------------------------------------------------------------------------ */
 
-enum { CASE_FULL_F32, CASE_FULL_F16, CASE_CLS_F32, CASE_STREAM_F32, CASE_COUNT };
+enum {
+    CASE_FULL_F32, CASE_FULL_F16, CASE_CLS_F32, CASE_STREAM_F32,
+    /* the rollout methods (attnroll.h "The pipeline"), full F32 rollouts, each
+     * against mean fusion (CASE_FULL_F32) and its own floor */
+    CASE_MAX, CASE_MIN, CASE_WEIGHTS, CASE_DROP, CASE_ENTROPY, CASE_DISCARD, CASE_GRAD,
+    CASE_COUNT
+};
+#define FIRST_METHOD CASE_MAX
 
 static const char *const case_names[CASE_COUNT] = {
     "full rollout, F32 in -> F32 out",
     "full rollout, F16 in -> F32 out",
     "CLS row only (QUERY_ROWS {0}), F32 in",
     "streaming (24 push + result), F32 in",
+    "method MAX fusion",
+    "method MIN fusion",
+    "method WEIGHTS fusion",
+    "method DROP_TOKENS 1 (mean)",
+    "method ENTROPY fusion",
+    "method DISCARD_RATIO 0.9",
+    "method GRAD (F16 grads)",
 };
 
 typedef struct bench_state {
     long frames, layers, n;
     attnroll_tensor *in32, *in16;
     attnroll_config *config, *config_cls;
+    attnroll_config *config_method[CASE_COUNT];
 } bench_state;
+
+/* The config of a method case: mean fusion's config plus that one method. */
+static attnroll_config *method_config(int which, long threads, long heads)
+{
+    static double weights[64];
+    attnroll_config *c = NULL;
+    long h;
+    check(attnroll_config_create(&c), "attnroll_config_create");
+    if (threads > 0) check(attnroll_config_set_int(c, ATTNROLL_OPT_THREADS, threads), "THREADS");
+    switch (which) {
+    case CASE_MAX: check(attnroll_config_set_int(c, ATTNROLL_OPT_HEAD_FUSION, ATTNROLL_FUSE_MAX), "MAX"); break;
+    case CASE_MIN: check(attnroll_config_set_int(c, ATTNROLL_OPT_HEAD_FUSION, ATTNROLL_FUSE_MIN), "MIN"); break;
+    case CASE_WEIGHTS:
+        for (h = 0; h < heads && h < 64; h++) weights[h] = 1.0 / (double)(h + 1);
+        check(attnroll_config_set_int(c, ATTNROLL_OPT_HEAD_FUSION, ATTNROLL_FUSE_WEIGHTS), "WEIGHTS");
+        check(attnroll_config_set_floats(c, ATTNROLL_OPT_HEAD_WEIGHTS, weights, heads), "HEAD_WEIGHTS");
+        break;
+    case CASE_DROP: check(attnroll_config_set_int(c, ATTNROLL_OPT_DROP_TOKENS, 1), "DROP_TOKENS"); break;
+    case CASE_ENTROPY:
+        check(attnroll_config_set_int(c, ATTNROLL_OPT_HEAD_FUSION, ATTNROLL_FUSE_ENTROPY), "ENTROPY");
+        break;
+    case CASE_DISCARD: check(attnroll_config_set_float(c, ATTNROLL_OPT_DISCARD_RATIO, 0.9), "DISCARD"); break;
+    case CASE_GRAD: check(attnroll_config_set_int(c, ATTNROLL_OPT_HEAD_FUSION, ATTNROLL_FUSE_GRAD), "GRAD"); break;
+    default: break;
+    }
+    return c;
+}
 
 static void run_case(const bench_state *b, int which, const attnroll_tensor *out)
 {
@@ -642,6 +684,12 @@ static void run_case(const bench_state *b, int which, const attnroll_tensor *out
     } else if (which == CASE_CLS_F32) {
         check(attnroll_spatial(b->in32, (int32_t)b->layers, b->config_cls, out),
               "attnroll_spatial (CLS row)");
+    } else if (which == CASE_GRAD) {
+        /* the gradients are the F16 copy: a buffer of their own, read beside the F32 maps */
+        check(attnroll_spatial_grad(b->in32, b->in16, (int32_t)b->layers, b->config_method[which], out),
+              "attnroll_spatial_grad");
+    } else if (which >= FIRST_METHOD) {
+        check(attnroll_spatial(b->in32, (int32_t)b->layers, b->config_method[which], out), case_names[which]);
     } else {
         attnroll_stream *s = NULL;
         long l;
@@ -688,7 +736,7 @@ int main(int argc, char **argv)
     attnroll_tensor outs[CASE_COUNT];
     float **data32;
     uint16_t **data16;
-    int64_t in_shape[4], full_shape[3], cls_shape[3];
+    int64_t in_shape[4], full_shape[3], cls_shape[3], drop_shape[3];
     const int64_t cls_query[1] = {0};
     mem_result mem[4];
     const long mem_cases[4][2] = {{24, 16}, {6, 16}, {24, 4}, {6, 4}};
@@ -820,6 +868,7 @@ int main(int argc, char **argv)
               "attnroll_config_set_int(THREADS)");
     check(attnroll_config_set_ints(b.config_cls, ATTNROLL_OPT_QUERY_ROWS, cls_query, 1),
           "attnroll_config_set_ints(QUERY_ROWS)");
+    for (c = FIRST_METHOD; c < CASE_COUNT; c++) b.config_method[c] = method_config(c, o.threads, H);
 
     full_shape[0] = o.frames;
     full_shape[1] = N;
@@ -827,6 +876,9 @@ int main(int argc, char **argv)
     cls_shape[0] = o.frames;
     cls_shape[1] = 1;
     cls_shape[2] = N;
+    drop_shape[0] = o.frames;
+    drop_shape[1] = N - 1;
+    drop_shape[2] = N - 1;
     floors_sample(&fl, 0); /* warm-up */
     for (c = 0; c < CASE_COUNT; c++) {
         size_t elems = (size_t)o.frames * (c == CASE_CLS_F32 ? (size_t)N : nn);
@@ -835,7 +887,7 @@ int main(int argc, char **argv)
         outs[c].data = results[c];
         outs[c].dtype = ATTNROLL_F32;
         outs[c].ndim = 3;
-        outs[c].shape = c == CASE_CLS_F32 ? cls_shape : full_shape;
+        outs[c].shape = c == CASE_CLS_F32 ? cls_shape : c == CASE_DROP ? drop_shape : full_shape;
         outs[c].strides = NULL;
         run_case(&b, c, &outs[c]); /* warm-up: threads, pages, caches */
     }
@@ -907,6 +959,11 @@ int main(int argc, char **argv)
                 floor_med = read32;
                 floor_best = 1e3 * frame_bytes32 / 1e9 / bw_best;
                 snprintf(floor_text, sizeof floor_text, "%6.2f = read only", floor_med);
+            } else if (c == CASE_GRAD) {
+                /* the maps in F32 and their gradients in F16 */
+                floor_med = read32 + read16 + gemm;
+                floor_best = 1e3 * ((frame_bytes32 + frame_bytes16) / 1e9 / bw_best + gemm_flop / 1e9 / rate_best);
+                snprintf(floor_text, sizeof floor_text, "%6.2f = %.2f + %.2f", floor_med, read32 + read16, gemm);
             } else {
                 double bytes = c == CASE_FULL_F16 ? frame_bytes16 : frame_bytes32;
                 double rd = c == CASE_FULL_F16 ? read16 : read32;
@@ -914,9 +971,15 @@ int main(int argc, char **argv)
                 floor_best = 1e3 * (bytes / 1e9 / bw_best + gemm_flop / 1e9 / rate_best);
                 snprintf(floor_text, sizeof floor_text, "%6.2f = %.2f + %.2f", floor_med, rd, gemm);
             }
-            printf("%-38s %8.2f %8.2f   %-24s %5.2f  (%.2f)\n", case_names[c], 1e3 * med[c],
+            printf("%-38s %8.2f %8.2f   %-24s %5.2f  (%.2f)", case_names[c], 1e3 * med[c],
                    1e3 * best[c], floor_text, 1e3 * med[c] / floor_med,
                    1e3 * best[c] / floor_best);
+            if (c >= FIRST_METHOD && c != CASE_GRAD)
+                printf("   vs mean %.2fx (min %.2fx), target <= %.1fx", med[c] / med[CASE_FULL_F32],
+                       best[c] / best[CASE_FULL_F32],
+                       c == CASE_ENTROPY || c == CASE_DISCARD ? 1.5 : 1.1);
+            if (c == CASE_GRAD) printf("   target <= 1.1x its floor");
+            printf("\n");
         }
     }
 
@@ -975,6 +1038,7 @@ int main(int argc, char **argv)
 
     attnroll_config_destroy(b.config);
     attnroll_config_destroy(b.config_cls);
+    for (c = FIRST_METHOD; c < CASE_COUNT; c++) attnroll_config_destroy(b.config_method[c]);
     for (w = 0; w < (int)L; w++) {
         free(data32[w]);
         free(data16[w]);
