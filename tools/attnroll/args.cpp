@@ -1,7 +1,9 @@
 #include "args.hpp"
 
 #include <climits>
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <sstream>
 
 #include "cli_error.hpp"
@@ -88,20 +90,30 @@ Grid parse_grid(const std::string &text) {
     return {rows, cols};
 }
 
-Grid grid_for(long n, const Grid &g) {
+Grid grid_for(long patches, const Grid &g, const std::string &tokens) {
     if (g.rows > 0) {
-        if (g.rows * g.cols != n - 1)
-            throw Error("--grid: " + std::to_string(g.rows) + "x" + std::to_string(g.cols) + " has " + std::to_string(g.rows * g.cols) +
-                            " patches but the tokens are 1 CLS + " + std::to_string(n - 1),
+        if (g.rows * g.cols != patches)
+            throw Error("--grid: " + std::to_string(g.rows) + "x" + std::to_string(g.cols) + " has " +
+                            std::to_string(g.rows * g.cols) + " patches but the tokens are " + tokens,
                         kExitUsage);
         return g;
     }
-    const long side = std::lround(std::sqrt(static_cast<double>(n - 1)));
-    if (n < 2 || side * side != n - 1)
-        throw Error("--grid: " + std::to_string(n - 1) + " patches (N=" + std::to_string(n) +
-                        ") are not a square grid; give --grid RxC",
+    const long side = std::lround(std::sqrt(static_cast<double>(patches)));
+    if (patches < 1 || side * side != patches)
+        throw Error("--grid: " + std::to_string(patches) + " patches (" + tokens + ") are not a square grid; give --grid RxC",
                     kExitUsage);
     return {side, side};
+}
+
+double parse_fraction(const std::string &text, const std::string &what, double lo, double hi) {
+    char *end = nullptr;
+    errno = 0;
+    const double v = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || errno != 0 || !(v >= lo && v < hi))
+        throw Error(what + ": '" + text + "' is not a number in [" + std::to_string(lo).substr(0, 3) + ", " +
+                        std::to_string(hi).substr(0, 3) + ")",
+                    kExitUsage);
+    return v;
 }
 
 }  // namespace cli

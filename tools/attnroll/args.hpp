@@ -39,8 +39,12 @@ struct Grid {
     long rows = 0, cols = 0;
 };
 Grid parse_grid(const std::string &text);
-// The grid for n tokens (1 CLS + rows*cols patches): `given` (from --grid)
-// when it has rows (it must match n), else the square grid n - 1 makes.
-Grid grid_for(long n, const Grid &given);
+// The patch grid for `patches` patch tokens: `given` when set (checked), else
+// a square one.  `tokens` says what the tokens are, for the message
+// ("N=433: 1 CLS + 432 patches").
+Grid grid_for(long patches, const Grid &given, const std::string &tokens);
+
+// A number with a fraction in [lo, hi) for `what` (an option name).
+double parse_fraction(const std::string &text, const std::string &what, double lo, double hi);
 
 }  // namespace cli

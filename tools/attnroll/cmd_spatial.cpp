@@ -9,7 +9,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "args.hpp"
@@ -37,35 +39,52 @@ namespace {
 const char *kSpatialHelp =
     "usage: attnroll spatial DIR [-o BASE] [--layout original|flat] [--grid RxC]\n"
     "                        [--query-rows R[,R...]] [--layers N|A:B] [--videos V[,V...]]\n"
+    "                        [--heads mean|max|min|entropy|grad] [--drop-tokens K | --drop-cls]\n"
+    "                        [--discard P] [--protect C[,C...]|none] [--rule rollout|chefer]\n"
+    "                        [--cumulative] [--grad-key NAME]\n"
     "                        [--threads N] [--keep-going] [--strict] [--force] [--quiet]\n"
     "\n"
     "Rolls out every (video, frame window) in DIR/attention_maps/ (or in DIR itself):\n"
     "  video_<v>_frames<a>-<b>_backbone_vit_layer_<l>_attn.npz\n"
     "  video_<v>_frames<a>-<b>_layer_backbone_vit_module_blocks_<l>_attn.npz   (older naming)\n"
-    "(or ..._attn_collapsed.npz with heads already averaged, or .npy), each holding\n"
+    "(or ..._attn_collapsed.npz with heads already fused, or .npy), each holding\n"
     "attention_weights [F,H,N,N] (collapsed: [F,N,N]), float32 or float16. Every window\n"
-    "of a video must have the same layers 0..L-1, and windows must not overlap. Heads\n"
-    "are averaged (the spec's rollout; the newest script's entropy fusion and CLS\n"
-    "dropping need library support not yet there). Stored (np.savez) C-order layers\n"
-    "are read a frame at a time by each worker; others a layer at a time.\n"
+    "of a video must have the same layers 0..L-1, and windows must not overlap. By\n"
+    "default heads are averaged (the spec's rollout); the method options below select\n"
+    "the other methods of attnroll.h's pipeline. The users' newest spatial_rollout.py\n"
+    "is --heads entropy --drop-tokens 1. Stored (np.savez) C-order layers are read in\n"
+    "place a frame at a time by each worker; others a layer at a time.\n"
     "\n"
     "Writes to BASE/attention_maps/rolled_out/ (default: DIR/attention_maps/rolled_out/,\n"
     "or DIR/rolled_out/ when DIR holds the layer files), as spatial_rollout.py does:\n"
-    "  video_<v>_backbone_vit_rolled_out.npz   attention_weights: float32 [sum F, N, N]\n"
-    "                                          (or [sum F, k, N]), windows in frame order\n"
+    "  video_<v>_backbone_vit_rolled_out.npz   attention_weights: float32 [sum F, N', N']\n"
+    "                                          (or [sum F, k, N']), windows in frame order;\n"
+    "                                          N' = N - K; --cumulative: [L', sum F, ...]\n"
     "  video_<v>_frames<a>-<b>_cls_f<i>.png    extra: CLS row over the patch grid, per frame\n"
+    "                                          (with tokens dropped: the mean over rows)\n"
     "  video_<v>_frames<a>-<b>_cls_contact.png extra: all frames of the window\n"
     "  attnroll_run.json                       what this run read and wrote\n"
     "With --layout flat: -o OUT (default DIR/attnroll_spatial) gets, per window,\n"
-    "  video_<v>_frames<a>-<b>_rollout.npz     rollout: float32 [F,N,N], and the PNGs.\n"
+    "  video_<v>_frames<a>-<b>_rollout.npz     rollout: float32 [F,N',N'], and the PNGs.\n"
     "\n"
     "  -o, --out BASE    base folder of the outputs (see above)\n"
     "  --layout L        original (the script's tree, default) or flat\n"
-    "  --grid RxC        patch grid (default: inferred when N-1 is a perfect square)\n"
+    "  --grid RxC        patch grid (default: inferred when the patches are a square)\n"
     "  --query-rows R,.. rows of the rollout to compute (the first is drawn); default all\n"
     "  --layers N        require exactly N layers in every window (the script needs 24)\n"
     "  --layers A:B      roll out layers A..B-1 only (either side may be empty; 1: drops layer 0)\n"
     "  --videos V,...    only these videos\n"
+    "method (attnroll.h, 'The pipeline'):\n"
+    "  --heads F         head fusion: mean (default), max, min, entropy (the newest script),\n"
+    "                    grad (Chefer et al.; needs --grad-key)\n"
+    "  --drop-tokens K   drop the first K tokens (CLS, registers) and renormalise rows\n"
+    "  --drop-cls        the same as --drop-tokens 1\n"
+    "  --discard P       zero the fraction P in [0,1) of smallest fused entries (vit-explain)\n"
+    "  --protect C,..    columns --discard spares (default 0, the CLS column; 'none': no column)\n"
+    "  --rule R          rollout (default: normalize_rows(A + I)) or chefer (A + I, R += A R)\n"
+    "  --cumulative      write every partial product R_l (a leading layer axis)\n"
+    "  --grad-key NAME   the gradients' array in each layer file (implies --heads grad)\n"
+    "run:\n"
     "  --threads N       worker threads (default: one per core)\n"
     "  --keep-going      after a video fails, go on with the next (exit status 1 at the end)\n"
     "  --strict          treat every warning as an error\n"
@@ -183,38 +202,75 @@ bool locate_frames(const std::string &path, bool npy, ArrayInFile &span) {
     return (npy ? locate_npy(path, span) : locate_npz_member(path, "attention_weights", span)) && !span.fortran_order;
 }
 
-// Where each layer's elements are, when every layer of the window can be read
-// a frame at a time; else empty.
-std::vector<ArrayInFile> layer_spans(const Window &w, long begin, long end) {
-    std::vector<ArrayInFile> spans(static_cast<size_t>(end - begin));
+// Where each layer's elements are (and its gradients' with --grad-key),
+// when every layer of the window can be read a frame at a time; else empty.
+struct LayerSpans {
+    ArrayInFile attn, grad;
+};
+std::vector<LayerSpans> layer_spans(const Window &w, long begin, long end, const std::string &grad_key) {
+    std::vector<LayerSpans> spans(static_cast<size_t>(end - begin));
     for (long l = begin; l < end; ++l) {
         const LayerFile &f = w.layers.at(l);
-        ArrayInFile &span = spans[static_cast<size_t>(l - begin)];
-        if (!locate_frames(f.path, f.npy, span)) return {};
-        span.shape = layer_shape(f, span.shape);
+        LayerSpans &span = spans[static_cast<size_t>(l - begin)];
+        if (!locate_frames(f.path, f.npy, span.attn)) return {};
+        span.attn.shape = layer_shape(f, span.attn.shape);
+        if (grad_key.empty()) continue;
+        if (!locate_npz_member(f.path, grad_key, span.grad) || span.grad.fortran_order) return {};
+        if (span.grad.shape != span.attn.shape)
+            throw Error(f.path + ": " + grad_key + " has shape " + shape_text(span.grad.shape) +
+                        ", attention_weights " + shape_text(span.attn.shape) + " (--grad-key)");
     }
     return spans;
 }
 
+// One window's rollout: [L', F, rows, N'] with --cumulative (L' the layer
+// range), else [F, rows, N'] (L' = 1), float32, inside its .npy image.
 struct WindowRollout {
-    int64_t frames = 0, rows = 0, n = 0;
+    int64_t layers = 1, frames = 0, rows = 0, n = 0;  // n = N' = N - dropped tokens
+    long dropped = 0;
     Grid grid;
     std::vector<unsigned char> image;
-    float *data = nullptr;  // [frames, rows, n] inside image (64-byte offset: aligned)
+    float *data = nullptr;  // inside image (64-byte offset: aligned)
 
     // Once the shape is known, before any work: a bad --grid is refused here.
-    void allocate(int64_t f, const SpatialOptions &o, int64_t tokens) {
+    void allocate(int64_t f, const SpatialOptions &o, int64_t tokens, long layer_range) {
+        const Method &m = o.method;
+        if (m.drop_tokens >= tokens)
+            throw Error("--drop-tokens: " + std::to_string(m.drop_tokens) + " is not below the " +
+                            std::to_string(tokens) + " tokens",
+                        kExitUsage);
+        dropped = m.drop_tokens;
+        cumulative_axis = m.cumulative;
+        layers = m.cumulative ? layer_range : 1;
         frames = f;
-        rows = o.query_rows.empty() ? tokens : static_cast<int64_t>(o.query_rows.size());
-        n = tokens;
-        grid = grid_for(n, o.grid);
+        n = tokens - dropped;
+        rows = o.query_rows.empty() ? n : static_cast<int64_t>(o.query_rows.size());
+        // The patches: everything after the CLS token, or after the dropped ones.
+        const long patches = static_cast<long>(dropped ? n : n - 1);
+        grid = grid_for(patches, o.grid,
+                        "N=" + std::to_string(tokens) + ": " +
+                            (dropped ? std::to_string(dropped) + " dropped" : std::string("1 CLS")) + " + " +
+                            std::to_string(patches) + " patches");
         size_t offset = 0;
-        image = npy_image_for(ATTNROLL_F32, {f, rows, tokens}, &offset);
+        image = npy_image_for(ATTNROLL_F32, shape(f), &offset);
         data = reinterpret_cast<float *>(image.data() + offset);
     }
-    attnroll_tensor frames_out(int64_t first, const std::vector<int64_t> &shape) const {
-        return {data + first * rows * n, ATTNROLL_F32, 3, shape.data(), nullptr};
+    std::vector<int64_t> shape(int64_t f) const {
+        return cumulative_axis ? std::vector<int64_t>{layers, f, rows, n} : std::vector<int64_t>{f, rows, n};
     }
+    // Frames [first, first + count) as an output view: a strided one into the
+    // [L', F, rows, N'] image with --cumulative.
+    attnroll_tensor frames_out(int64_t first, int64_t count, std::vector<int64_t> &shape_store,
+                               std::vector<int64_t> &stride_store) const {
+        shape_store = shape(count);
+        stride_store = cumulative_axis ? std::vector<int64_t>{frames * rows * n, rows * n, n, 1}
+                                       : std::vector<int64_t>{rows * n, n, 1};
+        return {data + first * rows * n, ATTNROLL_F32, static_cast<int32_t>(shape_store.size()), shape_store.data(),
+                stride_store.data()};
+    }
+    // The last (or only) layer's [F, rows, N'] block: the ordinary rollout.
+    const float *final_block() const { return data + (layers - 1) * frames * rows * n; }
+    bool cumulative_axis = false;
 };
 
 std::string frames_mismatch(const std::string &path, int64_t frames, int64_t n, long first_layer, int64_t want_frames,
@@ -230,28 +286,38 @@ std::string frames_mismatch(const std::string &path, int64_t frames, int64_t n, 
 // single-threaded.  Reading and rolling out overlap across workers with no
 // barrier between them, and nothing is held but one frame-slice mapping per
 // worker.
-void roll_out_by_frame(const Window &w, const std::vector<ArrayInFile> &spans, const Config &config,
+void roll_out_by_frame(const Window &w, const std::vector<LayerSpans> &spans, const Config &config,
                        long threads, Progress &progress, WindowRollout &r) {
-    const int64_t n = r.n;
+    const int64_t n = r.n + r.dropped;  // the tokens in the files
     const size_t frames = static_cast<size_t>(r.frames), workers = worker_count(frames, static_cast<size_t>(threads));
     std::mutex progress_mutex;
     parallel_for(frames, workers, [&](size_t frame, size_t) {
         const auto f = static_cast<int64_t>(frame);
         auto stream = make_stream(config, 1, n, w.stem());
-        for (const ArrayInFile &s : spans) {
-            const int64_t heads = s.shape[1];
-            const size_t bytes = static_cast<size_t>(heads * n * n * attnroll_dtype_size(s.dtype));
-            const MappedRange slice(s.path, s.offset + static_cast<uint64_t>(f) * bytes, bytes);
+        for (const LayerSpans &s : spans) {
+            const int64_t heads = s.attn.shape[1];
             const std::vector<int64_t> shape{1, heads, n, n};
-            // Inputs are only read (attnroll.h); the mapping is read-only.
-            const attnroll_tensor t{const_cast<unsigned char *>(slice.data()), s.dtype, 4, shape.data(), nullptr};
-            check(attnroll_stream_push(stream.get(), &t), s.path);
-            slice.check();
+            // Inputs are only read (attnroll.h); the mappings are read-only.
+            const auto slice_of = [&](const ArrayInFile &a) {
+                const size_t bytes = static_cast<size_t>(heads * n * n * attnroll_dtype_size(a.dtype));
+                return std::make_unique<MappedRange>(a.path, a.offset + static_cast<uint64_t>(f) * bytes, bytes);
+            };
+            const auto attn = slice_of(s.attn);
+            const attnroll_tensor t{const_cast<unsigned char *>(attn->data()), s.attn.dtype, 4, shape.data(), nullptr};
+            if (s.grad.path.empty()) {
+                check(attnroll_stream_push(stream.get(), &t), s.attn.path);
+            } else {
+                const auto grad = slice_of(s.grad);
+                const attnroll_tensor g{const_cast<unsigned char *>(grad->data()), s.grad.dtype, 4, shape.data(), nullptr};
+                check(attnroll_stream_push_grad(stream.get(), &t, &g), s.attn.path);
+                grad->check();
+            }
+            attn->check();
             std::lock_guard<std::mutex> lock(progress_mutex);
             progress.step(1.0 / static_cast<double>(frames));
         }
-        const std::vector<int64_t> part{1, r.rows, n};
-        const attnroll_tensor out = r.frames_out(f, part);
+        std::vector<int64_t> shape, strides;
+        const attnroll_tensor out = r.frames_out(f, 1, shape, strides);
         check(attnroll_stream_result(stream.get(), &out), w.stem() + " frame " + std::to_string(f));
     });
 }
@@ -262,26 +328,51 @@ void roll_out_by_layer(const Window &w, long begin, long end, const Config &conf
                        Progress &progress, WindowRollout &r) {
     StreamPtr stream(nullptr, attnroll_stream_destroy);
     std::vector<unsigned char> recycled;  // the previous layer's buffer
+    int64_t tokens = 0;
     for (long l = begin; l < end; ++l) {
         const LayerFile &f = w.layers.at(l);
         Array a = load_layer(f, std::move(recycled));
         if (!stream) {
-            r.allocate(a.shape[0], o, a.shape[3]);
-            stream = make_stream(config, r.frames, r.n, f.path);
-        } else if (a.shape[0] != r.frames || a.shape[3] != r.n) {
-            throw Error(frames_mismatch(f.path, a.shape[0], a.shape[3], begin, r.frames, r.n));
+            tokens = a.shape[3];
+            r.allocate(a.shape[0], o, tokens, end - begin);
+            stream = make_stream(config, r.frames, tokens, f.path);
+        } else if (a.shape[0] != r.frames || a.shape[3] != tokens) {
+            throw Error(frames_mismatch(f.path, a.shape[0], a.shape[3], begin, r.frames, tokens));
         }
         const attnroll_tensor t = a.tensor();
-        check(attnroll_stream_push(stream.get(), &t), f.path);
+        if (o.method.grad_key.empty()) {
+            check(attnroll_stream_push(stream.get(), &t), f.path);
+        } else {
+            Array g = read_npz(f.path, o.method.grad_key, {});
+            if (g.shape != std::vector<int64_t>(a.shape.begin(), a.shape.end()))
+                throw Error(f.path + ": " + o.method.grad_key + " has shape " + shape_text(g.shape) +
+                            ", attention_weights " + shape_text(a.shape) + " (--grad-key)");
+            const attnroll_tensor gt = g.tensor();
+            check(attnroll_stream_push_grad(stream.get(), &t, &gt), f.path);
+        }
         recycled = std::move(a.storage);
         progress.step();
     }
-    const std::vector<int64_t> shape{r.frames, r.rows, r.n};
-    const attnroll_tensor out = r.frames_out(0, shape);
+    std::vector<int64_t> shape, strides;
+    const attnroll_tensor out = r.frames_out(0, r.frames, shape, strides);
     check(attnroll_stream_result(stream.get(), &out), w.stem());
 }
 
-// Rolls out one window, streaming its layers; returns what it wrote.
+// The method's options, set on a config (the library checks them against
+// the shapes when the stream is created, and its message names the option).
+void set_method(const Config &config, const SpatialOptions &o) {
+    const Method &m = o.method;
+    check(attnroll_config_set_int(config.handle, ATTNROLL_OPT_HEAD_FUSION, m.fusion), "--heads");
+    check(attnroll_config_set_int(config.handle, ATTNROLL_OPT_DROP_TOKENS, m.drop_tokens), "--drop-tokens");
+    check(attnroll_config_set_float(config.handle, ATTNROLL_OPT_DISCARD_RATIO, m.discard), "--discard");
+    if (m.protect_given)
+        check(attnroll_config_set_ints(config.handle, ATTNROLL_OPT_PROTECT, m.protect.data(),
+                                       static_cast<int64_t>(m.protect.size())),
+              "--protect");
+    check(attnroll_config_set_int(config.handle, ATTNROLL_OPT_RULE, m.rule), "--rule");
+    check(attnroll_config_set_int(config.handle, ATTNROLL_OPT_CUMULATIVE, m.cumulative ? 1 : 0), "--cumulative");
+}
+
 // Rolls out one window, streaming its layers.
 WindowRollout roll_out_window(const Window &w, const SpatialOptions &o, Progress &progress) {
     const long count = static_cast<long>(w.layers.size());
@@ -290,21 +381,27 @@ WindowRollout roll_out_window(const Window &w, const SpatialOptions &o, Progress
         throw Error("--layers: " + std::to_string(begin) + ":" + std::to_string(o.end < 0 ? count : o.end) + " is not a non-empty range within the " +
                         std::to_string(count) + " layers of " + w.stem(),
                     kExitUsage);
+    if (!o.method.grad_key.empty())
+        for (const auto &kv : w.layers)
+            if (kv.second.npy || kv.second.collapsed)
+                throw Error(kv.second.path + ": --grad-key needs .npz layer files holding every head (" +
+                            (kv.second.npy ? "a .npy file holds one array" : "a collapsed file has no heads") + ")");
     Config config;
     if (!o.query_rows.empty())
         check(attnroll_config_set_ints(config.handle, ATTNROLL_OPT_QUERY_ROWS, o.query_rows.data(),
                                        static_cast<int64_t>(o.query_rows.size())),
               "--query-rows");
     check(attnroll_config_set_int(config.handle, ATTNROLL_OPT_THREADS, o.threads), "--threads");
+    set_method(config, o);
 
     WindowRollout r;
-    const std::vector<ArrayInFile> spans = layer_spans(w, begin, end);
+    const std::vector<LayerSpans> spans = layer_spans(w, begin, end, o.method.grad_key);
     if (!spans.empty()) {
-        const int64_t frames = spans[0].shape[0], n = spans[0].shape[3];
-        for (const ArrayInFile &s : spans)
-            if (s.shape[0] != frames || s.shape[3] != n)
-                throw Error(frames_mismatch(s.path, s.shape[0], s.shape[3], begin, frames, n));
-        r.allocate(frames, o, n);
+        const int64_t frames = spans[0].attn.shape[0], n = spans[0].attn.shape[3];
+        for (const LayerSpans &s : spans)
+            if (s.attn.shape[0] != frames || s.attn.shape[3] != n)
+                throw Error(frames_mismatch(s.attn.path, s.attn.shape[0], s.attn.shape[3], begin, frames, n));
+        r.allocate(frames, o, n, end - begin);
         check(attnroll_config_set_int(config.handle, ATTNROLL_OPT_THREADS, 1), "--threads");
         roll_out_by_frame(w, spans, config, o.threads, progress, r);
     } else {
@@ -313,14 +410,28 @@ WindowRollout roll_out_window(const Window &w, const SpatialOptions &o, Progress
     return r;
 }
 
-// The window's CLS heat maps (row 0, or the first query row, without its CLS
-// column, on the patch grid): one per frame, titled with the video and the
-// frame, and a contact sheet.  Extras: no script writes them.
+// The window's heat maps over the patch grid, from the final rollout: the CLS
+// row (row 0, or the first query row) without its CLS column; with tokens
+// dropped there is no CLS row, so the map is the first query row, or the mean
+// over rows (how much each patch is drawn on).  One per frame, titled with
+// the video and the frame, and a contact sheet.  Extras: no script writes them.
 void add_cls_maps(Outputs &outputs, const fs::path &folder, const Window &w, const WindowRollout &r) {
     auto maps = std::make_shared<std::vector<std::vector<float>>>(static_cast<size_t>(r.frames));
+    const bool mean_over_rows = r.dropped > 0 && r.rows == r.n;
     for (int64_t f = 0; f < r.frames; ++f) {
-        const float *row = r.data + f * r.rows * r.n;
-        (*maps)[static_cast<size_t>(f)].assign(row + 1, row + r.n);
+        const float *frame = r.final_block() + f * r.rows * r.n;
+        std::vector<float> &map = (*maps)[static_cast<size_t>(f)];
+        if (r.dropped == 0) {
+            map.assign(frame + 1, frame + r.n);
+        } else if (!mean_over_rows) {
+            map.assign(frame, frame + r.n);
+        } else {
+            std::vector<double> sum(static_cast<size_t>(r.n), 0.0);
+            for (int64_t i = 0; i < r.rows; ++i)
+                for (int64_t j = 0; j < r.n; ++j) sum[static_cast<size_t>(j)] += frame[i * r.n + j];
+            map.resize(sum.size());
+            for (size_t j = 0; j < sum.size(); ++j) map[j] = static_cast<float>(sum[j] / static_cast<double>(r.rows));
+        }
     }
     const Grid grid = r.grid;
     const std::string base = (folder / w.stem()).string();
@@ -345,25 +456,27 @@ void add_cls_maps(Outputs &outputs, const fs::path &folder, const Window &w, con
 }
 
 // spatial_rollout.py's per-video array: the windows' rollouts along frames, in
-// frame order (one window: its own image, not copied).
+// frame order ([L', sum F, rows, N'] with --cumulative); one window: its own
+// image, not copied.
 std::vector<unsigned char> video_image(std::vector<WindowRollout> &rollouts, const std::vector<Window> &windows) {
     if (rollouts.size() == 1) return std::move(rollouts[0].image);
     int64_t frames = 0;
+    const WindowRollout &first = rollouts[0];
     for (size_t i = 0; i < rollouts.size(); ++i) {
-        if (rollouts[i].rows != rollouts[0].rows || rollouts[i].n != rollouts[0].n)
+        if (rollouts[i].rows != first.rows || rollouts[i].n != first.n || rollouts[i].layers != first.layers)
             throw Error(windows[i].layers.begin()->second.path + ": " + windows[i].stem() + " has " +
-                        std::to_string(rollouts[i].n) + " tokens, but " + windows[0].stem() + " has " +
-                        std::to_string(rollouts[0].n));
+                        std::to_string(rollouts[i].n + rollouts[i].dropped) + " tokens, but " + windows[0].stem() +
+                        " has " + std::to_string(first.n + first.dropped));
         frames += rollouts[i].frames;
     }
     size_t offset = 0;
-    std::vector<unsigned char> image =
-        npy_image_for(ATTNROLL_F32, {frames, rollouts[0].rows, rollouts[0].n}, &offset);
-    for (const WindowRollout &r : rollouts) {
-        const size_t bytes = static_cast<size_t>(r.frames * r.rows * r.n) * sizeof(float);
-        std::memcpy(image.data() + offset, r.data, bytes);
-        offset += bytes;
-    }
+    std::vector<unsigned char> image = npy_image_for(ATTNROLL_F32, first.shape(frames), &offset);
+    for (int64_t l = 0; l < first.layers; ++l)
+        for (const WindowRollout &r : rollouts) {
+            const size_t bytes = static_cast<size_t>(r.frames * r.rows * r.n) * sizeof(float);
+            std::memcpy(image.data() + offset, r.data + l * r.frames * r.rows * r.n, bytes);
+            offset += bytes;
+        }
     return image;
 }
 
@@ -451,9 +564,57 @@ void parse_layers(const std::string &text, SpatialOptions &o) {
 
 }  // namespace
 
+namespace {
+
+// --heads, --drop-tokens/--drop-cls, --discard, --protect, --rule,
+// --cumulative, --grad-key.
+void parse_method(const Args &args, Method &m) {
+    static const std::pair<const char *, int32_t> fusions[] = {{"mean", ATTNROLL_FUSE_MEAN},
+                                                               {"max", ATTNROLL_FUSE_MAX},
+                                                               {"min", ATTNROLL_FUSE_MIN},
+                                                               {"entropy", ATTNROLL_FUSE_ENTROPY},
+                                                               {"grad", ATTNROLL_FUSE_GRAD}};
+    m.grad_key = args.value("--grad-key", "");
+    if (args.given("--grad-key") && m.grad_key.empty()) throw Error("--grad-key: needs an array name", kExitUsage);
+    m.fusion_name = args.value("--heads", m.grad_key.empty() ? "mean" : "grad");
+    bool known = false;
+    for (const auto &f : fusions)
+        if (m.fusion_name == f.first) {
+            m.fusion = f.second;
+            known = true;
+        }
+    if (!known)
+        throw Error("--heads: '" + m.fusion_name + "' is not one of mean, max, min, entropy, grad", kExitUsage);
+    if ((m.fusion == ATTNROLL_FUSE_GRAD) != !m.grad_key.empty())
+        throw Error(m.grad_key.empty() ? "--heads grad: needs --grad-key NAME (the gradients' array in each layer file)"
+                                       : "--grad-key: gradients are used only by --heads grad, not --heads " + m.fusion_name,
+                    kExitUsage);
+    if (args.has("--drop-cls") && args.given("--drop-tokens") && args.values.at("--drop-tokens") != "1")
+        throw Error("--drop-cls: means --drop-tokens 1, but --drop-tokens " + args.values.at("--drop-tokens") + " is given",
+                    kExitUsage);
+    m.drop_tokens = args.has("--drop-cls") ? 1 : parse_long(args.value("--drop-tokens", "0"), "--drop-tokens", 0, LONG_MAX);
+    m.discard = parse_fraction(args.value("--discard", "0"), "--discard", 0.0, 1.0);
+    if (args.given("--protect")) {
+        m.protect_given = true;
+        const std::string text = args.values.at("--protect");
+        if (text != "none")
+            for (const long c : parse_long_list(text, "--protect", 0, LONG_MAX)) m.protect.push_back(c);
+    }
+    m.rule_name = args.value("--rule", "rollout");
+    if (m.rule_name != "rollout" && m.rule_name != "chefer")
+        throw Error("--rule: '" + m.rule_name + "' is not rollout or chefer", kExitUsage);
+    m.rule = m.rule_name == "chefer" ? ATTNROLL_RULE_CHEFER : ATTNROLL_RULE_ROLLOUT;
+    m.cumulative = args.has("--cumulative");
+}
+
+}  // namespace
+
 int cmd_spatial(int argc, char **argv) {
-    const Args args = parse_args(argc, argv, {"--output", "--layout", "--grid", "--query-rows", "--layers", "--threads", "--videos"},
-                                 {"--keep-going", "--strict", "--force", "--quiet", "--help", "-h"});
+    const Args args = parse_args(argc, argv,
+                                 {"--output", "--layout", "--grid", "--query-rows", "--layers", "--threads", "--videos",
+                                  "--heads", "--drop-tokens", "--discard", "--protect", "--rule", "--grad-key"},
+                                 {"--keep-going", "--strict", "--force", "--quiet", "--help", "-h", "--drop-cls",
+                                  "--cumulative"});
     if (args.has("--help") || args.has("-h")) {
         std::fputs(kSpatialHelp, stdout);
         return kExitOk;
@@ -471,6 +632,7 @@ int cmd_spatial(int argc, char **argv) {
     if (args.given("--videos"))
         for (const std::string &v : parse_word_list(args.values.at("--videos"), "--videos")) o.videos.insert(v);
     o.threads = parse_long(args.value("--threads", "0"), "--threads", 0, 4096);
+    parse_method(args, o.method);
     o.keep_going = args.has("--keep-going");
     o.strict = args.has("--strict");
     o.force = args.has("--force");
@@ -481,6 +643,13 @@ int cmd_spatial(int argc, char **argv) {
                                  {"query_rows", o.query_rows},
                                  {"layers", args.value("--layers", "")},
                                  {"videos", o.videos},
+                                 {"heads", o.method.fusion_name},
+                                 {"drop_tokens", o.method.drop_tokens},
+                                 {"discard", o.method.discard},
+                                 {"protect", o.method.protect_given ? nlohmann::json(o.method.protect) : nlohmann::json("0 (default)")},
+                                 {"rule", o.method.rule_name},
+                                 {"cumulative", o.method.cumulative},
+                                 {"grad_key", o.method.grad_key},
                                  {"threads", o.threads},
                                  {"keep_going", o.keep_going},
                                  {"strict", o.strict},

@@ -30,7 +30,23 @@ struct RunOptions {
 };
 
 // What `attnroll spatial` does after parsing its options (the demo runs it too).
+// The rollout method (attnroll.h's pipeline): --heads, --drop-tokens,
+// --discard, --protect, --rule, --cumulative, --grad-key.
+struct Method {
+    int32_t fusion = 0;                // ATTNROLL_FUSE_*
+    std::string fusion_name = "mean";
+    long drop_tokens = 0;
+    double discard = 0;
+    bool protect_given = false;
+    std::vector<int64_t> protect;      // with protect_given: the columns (may be empty)
+    int32_t rule = 0;                  // ATTNROLL_RULE_*
+    std::string rule_name = "rollout";
+    bool cumulative = false;
+    std::string grad_key;              // the gradients' array beside attention_weights
+};
+
 struct SpatialOptions : RunOptions {
+    Method method;
     Grid grid;  // from --grid; rows == 0: inferred from the tokens
     std::vector<int64_t> query_rows;
     long begin = 0, end = -1;  // --layers A:B (-1: all)
