@@ -30,7 +30,7 @@ from . import _blas, _lib
 from ._arrays import Views, input_view, out_code, as_array
 from ._errors import (ArgumentError, DtypeError, Error, InternalError, OutOfMemoryError,
                       OverlapError, ShapeError, StateError, check)
-from ._options import Config, _index
+from ._options import Config, Method, _index, check_named
 from ._blas import blas_info, blas_kernel_level, blas_selfcheck
 from ._dlpack import releasing as _releasing  # DLPack tensors released when a call ends
 
@@ -52,54 +52,103 @@ def version_number():
     return _lib.library_version
 
 
-def _layer_list(layers, stacked_rank, what):
+def _layer_list(layers, stacked_rank, what, name="layers"):
     """A list of layer arrays from a list/tuple, or from one stacked array
     whose first axis is the layer axis."""
     if isinstance(layers, (list, tuple)):
         if not layers:
-            raise ValueError("layers: is empty; give at least one layer")
+            raise ValueError(f"{name}: is empty; give at least one layer")
         return list(layers)
-    stack = as_array(layers, "layers")
+    stack = as_array(layers, name)
     if stacked_rank is not None and stack.ndim != stacked_rank:
-        raise ValueError(f"layers: a single array must be the stacked {what}, got shape "
+        raise ValueError(f"{name}: a single array must be the stacked {what}, got shape "
                          f"{list(stack.shape)}; pass a list for other layouts")
     if stack.ndim < 1 or stack.shape[0] == 0:
-        raise ValueError(f"layers: shape {list(stack.shape)} holds no layer")
+        raise ValueError(f"{name}: shape {list(stack.shape)} holds no layer")
     return [stack[i] for i in range(stack.shape[0])]
 
 
-def _inputs(views, layers, dtype):
-    return views.tensors([input_view(layer, f"layers[{i}]", dtype) for i, layer in enumerate(layers)])
+def _inputs(views, layers, dtype, name="layers"):
+    return views.tensors([input_view(layer, f"{name}[{i}]", dtype) for i, layer in enumerate(layers)])
+
+
+def _range_length(layer_range, num_layers):
+    """L' for a cumulative output: the layers of the range, or 1 when the range
+    is not valid (the library then reports it)."""
+    begin, end = (0, None) if layer_range is None else layer_range
+    end = num_layers if end is None else end
+    try:
+        return end - begin if 0 <= begin < end <= num_layers else 1
+    except TypeError:
+        return 1
 
 
 @_releasing
 def spatial(layers, *, query_rows=None, layer_range=None, out_dtype=np.float32, dtype=None,
-            threads=0, residual=1.0):
-    """Spatial rollout: per frame, R = Abar_{e-1} @ ... @ Abar_b with
-    Abar_i = normalize_rows(mean_over_heads(A_i) + residual * I).
+            threads=0, residual=1.0, drop_tokens=0, head_fusion=None, head_weights=None,
+            discard_ratio=0.0, protect=None, rule="rollout", grads=None, grads_dtype=None,
+            cumulative=False):
+    """Spatial rollout: per frame, R = M_{e-1} @ ... @ M_b.  By default
+    M_i = normalize_rows(mean_over_heads(A_i) + residual * I) (the spec);
+    the method keywords choose other published methods (attnroll.h, "The
+    pipeline", applies them in this order: drop, fuse, discard, rule).
 
-    layers      list of [F,H,N,N] (or [H,N,N]) arrays, layer 0 first, or one
-                stacked [L,F,H,N,N] array.
-    query_rows  rows of R to compute (e.g. [0] for CLS): result [F,k,N].
-    layer_range (begin, end) of layers to roll out; end None = all.
-    out_dtype   np.float32 (sgemm) or np.float64 (dgemm).
-    dtype       "bfloat16" when uint16 arrays hold bfloat16 bits.
-    threads     worker threads, 0 = automatic.
-    Returns [F,N,N] ([N,N] for [H,N,N] layers), or [F,k,N] / [k,N].
+    layers        list of [F,H,N,N] (or [H,N,N]) arrays, layer 0 first, or one
+                  stacked [L,F,H,N,N] array.
+    query_rows    rows of R to compute (e.g. [0] for CLS): result [F,k,N'].
+    layer_range   (begin, end) of layers to roll out; end None = all.
+    out_dtype     np.float32 (sgemm) or np.float64 (dgemm).
+    dtype         "bfloat16" when uint16 arrays hold bfloat16 bits.
+    threads       worker threads, 0 = automatic.
+    drop_tokens   k: drop the first k tokens of every map and re-normalise its
+                  rows (1 = CLS); results then have N' = N - k tokens.
+    head_fusion   "mean" (default), "max", "min", "entropy" (softmax(-entropy)
+                  head weights, the users' newest script), "weights" (with
+                  head_weights) or "grad" (mean_h max(G*A, 0), Chefer et al.;
+                  the default when grads are given).
+    head_weights  one weight per head, for head_fusion="weights" (as given).
+    discard_ratio p in [0, 1): zero the floor(p*M) smallest fused entries
+                  outside the protected columns (vit-explain).
+    protect       columns discard never zeroes; default [0]; [] for none.
+    rule          "rollout": normalize_rows(Abar + residual*I); "chefer":
+                  Abar + residual*I unnormalised (R <- R + Abar @ R).
+    grads         gradients of the explained score with respect to each layer
+                  (same shapes; any dtype and strides), for head_fusion="grad".
+    grads_dtype   "bfloat16" when uint16 gradients hold bfloat16 bits.
+    cumulative    True: every partial product R_l for l in the range, on a new
+                  leading axis of length L' = end - begin.
+    Returns [F,N',N'] ([N',N'] for [H,N,N] layers), or [F,k,N'] / [k,N'];
+    with cumulative=True, [L',...] of those.
     """
     code = out_code(out_dtype)
     layers = _layer_list(layers, 5, "[L,F,H,N,N]")
-    config = Config(query_rows, layer_range, threads, residual)
+    method = Method(drop_tokens, head_fusion, head_weights, discard_ratio, protect, rule,
+                    cumulative, grads=grads is not None)
+    if grads is not None:
+        grads = _layer_list(grads, 5, "[L,F,H,N,N]", "grads")
+        if len(grads) != len(layers):
+            raise ArgumentError(_lib.E_ARGUMENT, f"grads: {len(grads)} gradients for "
+                                f"{len(layers)} layers; give one per layer")
+    config = Config(query_rows, layer_range, threads, residual, method)
     views = Views()
     tensors = _inputs(views, layers, dtype)
+    grad_tensors = _inputs(views, grads, grads_dtype, "grads") if grads is not None else None
     first = tensors[0]
     shape = [first.shape[d] for d in range(first.ndim)]
     n = shape[-1]
+    n = n - method.drop_tokens if 0 <= method.drop_tokens < n else n  # else the library says so
     rows = config.rows if config.rows is not None else n
     out_shape = (shape[0], rows, n) if len(shape) == 4 else (rows, n) if len(shape) == 3 else (1,)
+    if method.cumulative:
+        out_shape = (_range_length(layer_range, len(layers)),) + out_shape
     out = np.empty(out_shape, dtype=out_dtype)
-    check(_lib.lib.attnroll_spatial(tensors, len(layers), config.handle,
-                                    ctypes.byref(views.tensor(out, code))))
+    out_tensor = ctypes.byref(views.tensor(out, code))
+    if grads is None:
+        status = _lib.lib.attnroll_spatial(tensors, len(layers), config.handle, out_tensor)
+    else:
+        status = _lib.lib.attnroll_spatial_grad(tensors, grad_tensors, len(layers), config.handle,
+                                                out_tensor)
+    check_named(status)
     return out
 
 
@@ -123,27 +172,34 @@ def select_instance(attn, instance, *, out_dtype=np.float64, dtype=None):
 
 @_releasing
 def temporal(layers, instance, *, query_rows=None, layer_range=None, out_dtype=np.float64,
-             dtype=None, threads=0, residual=1.0):
+             dtype=None, threads=0, residual=1.0, rule="rollout", cumulative=False):
     """Temporal rollout: rollout = T_{e-1} @ ... @ T_b with
     T_i = normalize_rows(select_instance(A_i, instance) + residual * I).
 
-    layers  list of arrays of any rank >= 2 (ranks may differ), or one array
-            whose first axis is the layer axis.
-    Returns [T,T], or [k,T] with query_rows.
+    layers      list of arrays of any rank >= 2 (ranks may differ), or one array
+                whose first axis is the layer axis.
+    rule        "rollout" as above, or "chefer": T_i = select(A_i) + residual*I,
+                not normalised.
+    cumulative  True: every partial product, on a leading axis of length L'.
+    Returns [T,T], or [k,T] with query_rows; [L',...] with cumulative=True.
     """
     code = out_code(out_dtype)
     instance = _index(instance, "instance")
     layers = _layer_list(layers, None, "")
-    config = Config(query_rows, layer_range, threads, residual)
+    method = Method(rule=rule, cumulative=cumulative)
+    config = Config(query_rows, layer_range, threads, residual, method)
     views = Views()
     tensors = _inputs(views, layers, dtype)
     rows, cols = ctypes.c_int64(), ctypes.c_int64()
     status = _lib.lib.attnroll_select_shape(ctypes.byref(tensors[0]), instance, ctypes.byref(rows),
                                             ctypes.byref(cols))
     t = rows.value if status == _lib.OK else 1  # else the rollout reports the error
-    out = np.empty((config.rows if config.rows is not None else t, t), dtype=out_dtype)
-    check(_lib.lib.attnroll_temporal(tensors, len(layers), instance, config.handle,
-                                     ctypes.byref(views.tensor(out, code))))
+    out_shape = (config.rows if config.rows is not None else t, t)
+    if method.cumulative:
+        out_shape = (_range_length(layer_range, len(layers)),) + out_shape
+    out = np.empty(out_shape, dtype=out_dtype)
+    check_named(_lib.lib.attnroll_temporal(tensors, len(layers), instance, config.handle,
+                                           ctypes.byref(views.tensor(out, code))))
     return out
 
 
@@ -185,16 +241,27 @@ class Stream:
     """
 
     def __init__(self, frames, tokens, *, query_rows=None, layer_range=None,
-                 out_dtype=np.float32, threads=0, residual=1.0):
+                 out_dtype=np.float32, threads=0, residual=1.0, drop_tokens=0,
+                 head_fusion="mean", head_weights=None, discard_ratio=0.0, protect=None,
+                 rule="rollout", cumulative=False):
+        """The method keywords are spatial()'s; with head_fusion="grad" push
+        each layer with its gradient: push(layer, grad=...)."""
         self._handle = _lib.StreamPtr()
         self._code = out_code(out_dtype)
         self._dtype = np.dtype(out_dtype)
-        config = Config(query_rows, layer_range, threads, residual)
+        method = Method(drop_tokens, head_fusion, head_weights, discard_ratio, protect, rule,
+                        cumulative, grads=None)
+        config = Config(query_rows, layer_range, threads, residual, method)
         self._frames = _index(frames, "frames")
         self._tokens = _index(tokens, "tokens")
+        if 0 <= method.drop_tokens < self._tokens:
+            self._tokens -= method.drop_tokens  # N' (else stream_create refuses)
         self._rows = config.rows if config.rows is not None else self._tokens
-        check(_lib.lib.attnroll_stream_create(config.handle, self._frames, self._tokens, self._code,
-                                              ctypes.byref(self._handle)))
+        self._cumulative = method.cumulative
+        self._range = layer_range
+        check_named(_lib.lib.attnroll_stream_create(config.handle, self._frames,
+                                                    _index(tokens, "tokens"), self._code,
+                                                    ctypes.byref(self._handle)))
 
     def _live(self):
         if not self._handle:
@@ -202,18 +269,28 @@ class Stream:
         return self._handle
 
     @_releasing
-    def push(self, layer, *, dtype=None):
-        """Adds the next layer, [F,H,N,N] (or [H,N,N] when frames == 1)."""
+    def push(self, layer, *, grad=None, dtype=None, grad_dtype=None):
+        """Adds the next layer, [F,H,N,N] (or [H,N,N] when frames == 1), and
+        with head_fusion="grad" its gradient grad (the same shape, any dtype)."""
         handle = self._live()
         views = Views()
         tensor = views.tensor(*input_view(layer, "layer", dtype))
-        check(_lib.lib.attnroll_stream_push(handle, ctypes.byref(tensor)))
+        if grad is None:
+            check_named(_lib.lib.attnroll_stream_push(handle, ctypes.byref(tensor)))
+        else:
+            grad_tensor = views.tensor(*input_view(grad, "grad", grad_dtype))
+            check_named(_lib.lib.attnroll_stream_push_grad(handle, ctypes.byref(tensor),
+                                                           ctypes.byref(grad_tensor)))
 
     def result(self):
-        """The rollout of the layers pushed, [F,N,N] or [F,k,N]; finishes the
-        stream (later pushes raise StateError)."""
+        """The rollout of the layers pushed, [F,N',N'] or [F,k,N'] ([L',...]
+        with cumulative=True); finishes the stream (later pushes raise
+        StateError)."""
         handle = self._live()
-        out = np.empty((self._frames, self._rows, self._tokens), dtype=self._dtype)
+        shape = (self._frames, self._rows, self._tokens)
+        if self._cumulative:
+            shape = (_range_length(self._range, self._info()[0]),) + shape
+        out = np.empty(shape, dtype=self._dtype)
         views = Views()
         check(_lib.lib.attnroll_stream_result(handle, ctypes.byref(views.tensor(out, self._code))))
         return out

@@ -16,7 +16,13 @@ F32, F64, F16, BF16 = 1, 2, 3, 4
 
 # Option keys and kinds.
 OPT_QUERY_ROWS, OPT_LAYER_BEGIN, OPT_LAYER_END, OPT_THREADS, OPT_RESIDUAL = 1, 2, 3, 4, 5
-OPTION_INT, OPTION_FLOAT, OPTION_INTS = 1, 2, 3
+OPT_DROP_TOKENS, OPT_HEAD_FUSION, OPT_HEAD_WEIGHTS, OPT_DISCARD_RATIO = 6, 7, 8, 9
+OPT_PROTECT, OPT_RULE, OPT_CUMULATIVE = 10, 11, 12
+OPTION_INT, OPTION_FLOAT, OPTION_INTS, OPTION_FLOATS = 1, 2, 3, 4
+
+# Head fusions (ATTNROLL_FUSE_*) and rules (ATTNROLL_RULE_*).
+FUSE_MEAN, FUSE_MAX, FUSE_MIN, FUSE_ENTROPY, FUSE_WEIGHTS, FUSE_GRAD = range(6)
+RULE_ROLLOUT, RULE_CHEFER = 0, 1
 
 # Vector instruction levels (ATTNROLL_SIMD_*), in increasing order.
 SIMD_UNKNOWN, SIMD_SSE, SIMD_AVX, SIMD_AVX2, SIMD_AVX512 = range(5)
@@ -78,10 +84,13 @@ SIGNATURES = [
     ("attnroll_config_set_int", [ConfigPtr, _i32, _i64], _i32),
     ("attnroll_config_set_float", [ConfigPtr, _i32, _f64], _i32),
     ("attnroll_config_set_ints", [ConfigPtr, _i32, _pi64, _i64], _i32),
+    ("attnroll_config_set_floats", [ConfigPtr, _i32, _pf64, _i64], _i32),
     ("attnroll_config_get_int", [ConfigPtr, _i32, _pi64], _i32),
     ("attnroll_config_get_float", [ConfigPtr, _i32, _pf64], _i32),
     ("attnroll_config_get_ints", [ConfigPtr, _i32, _pi64, _i64, _pi64], _i32),
+    ("attnroll_config_get_floats", [ConfigPtr, _i32, _pf64, _i64, _pi64], _i32),
     ("attnroll_spatial", [_T, _i32, ConfigPtr, _T], _i32),
+    ("attnroll_spatial_grad", [_T, _T, _i32, ConfigPtr, _T], _i32),
     ("attnroll_select_instance", [_T, _i64, _T], _i32),
     ("attnroll_select_shape", [_T, _i64, _pi64, _pi64], _i32),
     ("attnroll_temporal", [_T, _i32, _i64, ConfigPtr, _T], _i32),
@@ -90,6 +99,7 @@ SIGNATURES = [
     ("attnroll_minmax", [_T, _T], _i32),
     ("attnroll_stream_create", [ConfigPtr, _i64, _i64, _i32, ctypes.POINTER(StreamPtr)], _i32),
     ("attnroll_stream_push", [StreamPtr, _T], _i32),
+    ("attnroll_stream_push_grad", [StreamPtr, _T, _T], _i32),
     ("attnroll_stream_result", [StreamPtr, _T], _i32),
     ("attnroll_stream_info", [StreamPtr, _pi64, _pi64], _i32),
     ("attnroll_stream_destroy", [StreamPtr], None),
