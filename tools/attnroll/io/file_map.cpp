@@ -91,14 +91,8 @@ void release_slot(int i) {
 
 MappedRange::MappedRange(const std::string &path, uint64_t offset, size_t size) : path_(path), size_(size) {
     install_handler_once();
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw Error(path + ": cannot open: " + errno_text(errno));
     struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-        const int err = errno;
-        ::close(fd);
-        throw Error(path + ": cannot stat: " + errno_text(err));
-    }
+    const int fd = open_and_stat(path, st);
     const auto file_size = static_cast<uint64_t>(st.st_size);
     if (offset > file_size || size > file_size - offset) {
         ::close(fd);

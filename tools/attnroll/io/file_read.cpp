@@ -15,15 +15,20 @@ namespace cli {
 
 std::string errno_text(int err) { return std::strerror(err); }
 
-std::vector<unsigned char> read_whole_file(const std::string &path) {
+int open_and_stat(const std::string &path, struct stat &st) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw Error(path + ": cannot open: " + errno_text(errno));
-    struct stat st {};
     if (::fstat(fd, &st) != 0) {
         const int err = errno;
         ::close(fd);
         throw Error(path + ": cannot stat: " + errno_text(err));
     }
+    return fd;
+}
+
+std::vector<unsigned char> read_whole_file(const std::string &path) {
+    struct stat st {};
+    const int fd = open_and_stat(path, st);
     if (S_ISDIR(st.st_mode)) {
         ::close(fd);
         throw Error(path + ": is a directory");

@@ -2,6 +2,8 @@
 // stored layer), with errors that name the file.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -11,6 +13,10 @@ namespace cli {
 
 // strerror(err) as a string.
 std::string errno_text(int err);
+
+// Opens the file read-only and fills `st`; errors name the file.  The caller
+// closes the returned descriptor.
+int open_and_stat(const std::string &path, struct stat &st);
 
 // The whole file.  A directory, or a file that cannot be opened or read, is an
 // error naming it.
