@@ -20,13 +20,14 @@ set -eu
 # cargo                       the Rust binding (Debian's rustc 1.63)
 # nodejs, npm                 the Julia syntax check (tree-sitter-julia from the npm registry)
 # strace                      counts the tool's re-executions (--blas-core test)
-# python3-distributed         attnroll.distributed: the tool on Dask workers (pulls in python3-dask)
+# python3-distributed, python3-dask  attnroll.distributed: the tool on Dask workers (named
+#                             both, as issue 14 asks; distributed depends on dask anyway)
 # python3-torch, python3-torchvision  the Python binding's real-model test (vit_b_16's
 #                             attention as torch tensors read through DLPack; skipped
 #                             without them).  Large: 144 MB to download, 614 MB installed,
 #                             about a minute to install; the test takes about 10 s
 #                             (about 35 s under ASan).
-PACKAGES="g++ gcc make cmake pkg-config libopenblas-dev libcmocka-dev binutils python3-numpy python3-pytest python3-pip python3-setuptools python3-wheel libzip-dev libpng-dev nlohmann-json3-dev cargo nodejs npm strace python3-distributed python3-torch python3-torchvision"
+PACKAGES="g++ gcc make cmake pkg-config libopenblas-dev libcmocka-dev binutils python3-numpy python3-pytest python3-pip python3-setuptools python3-wheel libzip-dev libpng-dev nlohmann-json3-dev cargo nodejs npm strace python3-distributed python3-dask python3-torch python3-torchvision"
 
 if [ "${1-}" = --list ]; then
     echo "$PACKAGES"
