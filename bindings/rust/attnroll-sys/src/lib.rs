@@ -51,10 +51,45 @@ pub const ATTNROLL_OPT_LAYER_BEGIN: i32 = 2;
 pub const ATTNROLL_OPT_LAYER_END: i32 = 3;
 pub const ATTNROLL_OPT_THREADS: i32 = 4;
 pub const ATTNROLL_OPT_RESIDUAL: i32 = 5;
+/// Tokens dropped from the front (int, default 0); pipeline step 1.
+pub const ATTNROLL_OPT_DROP_TOKENS: i32 = 6;
+/// Head fusion, an `ATTNROLL_FUSE_*` (int, default MEAN); pipeline step 2.
+pub const ATTNROLL_OPT_HEAD_FUSION: i32 = 7;
+/// One weight per head for `ATTNROLL_FUSE_WEIGHTS` (floats, default empty).
+pub const ATTNROLL_OPT_HEAD_WEIGHTS: i32 = 8;
+/// Discard ratio p in [0, 1) (float, default 0); pipeline step 3.
+pub const ATTNROLL_OPT_DISCARD_RATIO: i32 = 9;
+/// Columns the discard never zeroes (ints, default {0}).
+pub const ATTNROLL_OPT_PROTECT: i32 = 10;
+/// Rule, an `ATTNROLL_RULE_*` (int, default ROLLOUT); pipeline step 4.
+pub const ATTNROLL_OPT_RULE: i32 = 11;
+/// 1: every partial product on a leading axis of length L' (int, default 0).
+pub const ATTNROLL_OPT_CUMULATIVE: i32 = 12;
+
+// ---- Head fusions and rules (fixed forever) -------------------------------------
+
+/// Mean over heads (Abnar & Zuidema 2020; the spec).
+pub const ATTNROLL_FUSE_MEAN: i32 = 0;
+/// Element-wise max over heads (vit-explain).
+pub const ATTNROLL_FUSE_MAX: i32 = 1;
+/// Element-wise min over heads (vit-explain).
+pub const ATTNROLL_FUSE_MIN: i32 = 2;
+/// softmax(-entropy) head weights: the users' newest script.
+pub const ATTNROLL_FUSE_ENTROPY: i32 = 3;
+/// sum_h w_h A_h with w from `ATTNROLL_OPT_HEAD_WEIGHTS`.
+pub const ATTNROLL_FUSE_WEIGHTS: i32 = 4;
+/// mean_h max(G_h * A_h, 0) (Chefer et al. 2021); needs gradients.
+pub const ATTNROLL_FUSE_GRAD: i32 = 5;
+
+/// M = normalize_rows(Abar + r*I) (Abnar & Zuidema).
+pub const ATTNROLL_RULE_ROLLOUT: i32 = 0;
+/// M = Abar + r*I, not normalised: R <- R + Abar @ R (Chefer et al. 2021).
+pub const ATTNROLL_RULE_CHEFER: i32 = 1;
 
 pub const ATTNROLL_OPTION_INT: i32 = 1;
 pub const ATTNROLL_OPTION_FLOAT: i32 = 2;
 pub const ATTNROLL_OPTION_INTS: i32 = 3;
+pub const ATTNROLL_OPTION_FLOATS: i32 = 4;
 
 // ---- Vector instruction levels (fixed forever), in increasing order ------------
 
@@ -127,6 +162,7 @@ extern "C" {
     pub fn attnroll_config_set_int(config: *mut attnroll_config, key: i32, value: i64) -> i32;
     pub fn attnroll_config_set_float(config: *mut attnroll_config, key: i32, value: f64) -> i32;
     pub fn attnroll_config_set_ints(config: *mut attnroll_config, key: i32, values: *const i64, count: i64) -> i32;
+    pub fn attnroll_config_set_floats(config: *mut attnroll_config, key: i32, values: *const f64, count: i64) -> i32;
     pub fn attnroll_config_get_int(config: *const attnroll_config, key: i32, value: *mut i64) -> i32;
     pub fn attnroll_config_get_float(config: *const attnroll_config, key: i32, value: *mut f64) -> i32;
     pub fn attnroll_config_get_ints(
@@ -136,8 +172,22 @@ extern "C" {
         capacity: i64,
         count: *mut i64,
     ) -> i32;
+    pub fn attnroll_config_get_floats(
+        config: *const attnroll_config,
+        key: i32,
+        values: *mut f64,
+        capacity: i64,
+        count: *mut i64,
+    ) -> i32;
     pub fn attnroll_spatial(
         layers: *const attnroll_tensor,
+        num_layers: i32,
+        config: *const attnroll_config,
+        out: *const attnroll_tensor,
+    ) -> i32;
+    pub fn attnroll_spatial_grad(
+        layers: *const attnroll_tensor,
+        grads: *const attnroll_tensor,
         num_layers: i32,
         config: *const attnroll_config,
         out: *const attnroll_tensor,
@@ -162,6 +212,11 @@ extern "C" {
         stream: *mut *mut attnroll_stream,
     ) -> i32;
     pub fn attnroll_stream_push(stream: *mut attnroll_stream, layer: *const attnroll_tensor) -> i32;
+    pub fn attnroll_stream_push_grad(
+        stream: *mut attnroll_stream,
+        layer: *const attnroll_tensor,
+        grad: *const attnroll_tensor,
+    ) -> i32;
     pub fn attnroll_stream_result(stream: *mut attnroll_stream, out: *const attnroll_tensor) -> i32;
     pub fn attnroll_stream_info(stream: *const attnroll_stream, layers_pushed: *mut i64, bytes_held: *mut i64) -> i32;
     pub fn attnroll_stream_destroy(stream: *mut attnroll_stream);
@@ -183,6 +238,6 @@ mod header_signatures {
     #[allow(clippy::assertions_on_constants)]
     fn every_header_function_is_type_checked() {
         assert!(HEADER_ERROR.is_empty(), "{}", HEADER_ERROR);
-        assert!(FUNCTIONS_CHECKED >= 27, "only {} functions checked", FUNCTIONS_CHECKED);
+        assert!(FUNCTIONS_CHECKED >= 31, "only {} functions checked", FUNCTIONS_CHECKED);
     }
 }

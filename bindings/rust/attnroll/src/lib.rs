@@ -74,11 +74,12 @@ mod tensor;
 pub use attnroll_sys as sys;
 
 pub use crate::blas::{blas_info, blas_kernel_level, blas_selfcheck, BlasInfo, SimdLevel};
-pub use crate::config::Config;
+pub use crate::config::{Config, HeadFusion, Rule};
 pub use crate::error::{Error, Status};
 pub use crate::rollout::{
     column_mean, column_mean_into, minmax, minmax_into, minmax_rows, minmax_rows_into, select_instance,
-    select_instance_into, select_shape, spatial, spatial_into, temporal, temporal_into,
+    select_instance_into, select_shape, spatial, spatial_grad, spatial_grad_into, spatial_into, temporal,
+    temporal_into,
 };
 pub use crate::stream::Stream;
 pub use crate::tensor::{AnyView, Array, AsView, Dtype, Element, Real, TensorView, TensorViewMut, MAX_NDIM};

@@ -47,13 +47,35 @@ fn extents(t: &ffi::attnroll_tensor) -> Vec<usize> {
     shape.iter().map(|&e| e as usize).collect()
 }
 
-/// Spatial rollout, per frame: `R = Abar_{e-1} @ ... @ Abar_b` with
-/// `Abar_i = normalize_rows(mean_over_heads(A_i) + r*I)`.
+/// The output shape of a spatial rollout of these layers with this config.
+fn spatial_shape(tensors: &[ffi::attnroll_tensor], config: Option<&Config>) -> Vec<usize> {
+    let shape = extents(&tensors[0]);
+    let n = config::tokens_kept(config, shape[shape.len() - 1]);
+    let rows = config::rows(config, n);
+    let mut out_shape = match shape.len() {
+        4 => vec![shape[0], rows, n],
+        3 => vec![rows, n],
+        _ => vec![1], // the library reports the layer's rank
+    };
+    if let Some(l) = config::cumulative_length(config, tensors.len()) {
+        out_shape.insert(0, l);
+    }
+    out_shape
+}
+
+/// Spatial rollout, per frame: `R = M_{e-1} @ ... @ M_b`, by default with
+/// `M_i = normalize_rows(mean_over_heads(A_i) + r*I)` (the spec); the
+/// [`Config`]'s method options choose other published methods (the header's
+/// "The pipeline": [`drop_tokens`](Config::drop_tokens),
+/// [`head_fusion`](Config::head_fusion), [`discard_ratio`](Config::discard_ratio),
+/// [`rule`](Config::rule), [`cumulative`](Config::cumulative)).
+/// [`HeadFusion::Grad`](crate::HeadFusion::Grad) needs [`spatial_grad`].
 ///
 /// `layers`: layer 0 first, each `[F,H,N,N]` or `[H,N,N]` (same shape for all;
 /// dtypes and strides may differ, see [`AnyView`](crate::AnyView)).  Returns
-/// `[F,N,N]` (or `[N,N]`), with k query rows `[F,k,N]` (or `[k,N]`); the
-/// products run in `O`'s precision.
+/// `[F,N',N']` (or `[N',N']`), with k query rows `[F,k,N']` (or `[k,N']`),
+/// where N' = N - drop_tokens; with cumulative outputs a leading axis L' (the
+/// layer range).  The products run in `O`'s precision.
 ///
 /// ```
 /// use attnroll::{spatial, Array, TensorView};
@@ -67,21 +89,89 @@ fn extents(t: &ffi::attnroll_tensor) -> Vec<usize> {
 /// ```
 pub fn spatial<O: Real, V: AsView>(layers: &[V], config: Option<&Config>) -> Result<Array<O>, Error> {
     let tensors = layer_tensors(layers)?;
-    let shape = extents(&tensors[0]);
-    let n = shape[shape.len() - 1];
-    let rows = config::rows(config, n);
-    let out_shape = match shape.len() {
-        4 => vec![shape[0], rows, n],
-        3 => vec![rows, n],
-        _ => vec![1], // the library reports the layer's rank
-    };
-    let mut out = Array::zeros(&out_shape)?;
+    let mut out = Array::zeros(&spatial_shape(&tensors, config))?;
     spatial_raw(&tensors, config, &mut out.view_mut()?)?;
     Ok(out)
 }
 
-/// [`spatial`] writing into `out` (`[F,N,N]`, `[N,N]`, `[F,k,N]` or `[k,N]`);
-/// nothing is written unless it succeeds.
+/// Spatial rollout with gradients, for [`HeadFusion::Grad`](crate::HeadFusion::Grad)
+/// (and only for it; another fusion is [`Status::Argument`]): `grads[i]` is
+/// the gradient of the explained score with respect to `layers[i]`, of the
+/// same shape, any dtype and strides.  Chefer et al. 2021 is
+/// `head_fusion(HeadFusion::Grad)` with `rule(Rule::Chefer)`:
+///
+/// ```
+/// use attnroll::{spatial_grad, Array, Config, HeadFusion, Rule, TensorView};
+/// let a = [0.5f64, 0.5, 0.25, 0.75];               // [H=1, N=2, N=2]
+/// let g = [1.0f64, -1.0, 2.0, 0.0];
+/// let config = Config::new()?.head_fusion(HeadFusion::Grad)?.rule(Rule::Chefer)?;
+/// let r: Array<f64> = spatial_grad(&[TensorView::new(&a, &[1, 2, 2])?],
+///                                  &[TensorView::new(&g, &[1, 2, 2])?], Some(&config))?;
+/// // Abar = max(G * A, 0) = [[.5, 0], [.5, 0]]; R = I + Abar
+/// assert_eq!(r.data, [1.5, 0.0, 0.5, 1.0]);
+/// # Ok::<(), attnroll::Error>(())
+/// ```
+pub fn spatial_grad<O: Real, V: AsView, G: AsView>(
+    layers: &[V],
+    grads: &[G],
+    config: Option<&Config>,
+) -> Result<Array<O>, Error> {
+    let (tensors, grad_tensors) = grad_tensors(layers, grads)?;
+    let mut out = Array::zeros(&spatial_shape(&tensors, config))?;
+    spatial_grad_raw(&tensors, &grad_tensors, config, &mut out.view_mut()?)?;
+    Ok(out)
+}
+
+/// [`spatial_grad`] writing into `out`; nothing is written unless it succeeds.
+pub fn spatial_grad_into<O: Real, V: AsView, G: AsView>(
+    layers: &[V],
+    grads: &[G],
+    config: Option<&Config>,
+    out: &mut TensorViewMut<'_, O>,
+) -> Result<(), Error> {
+    let (tensors, grad_tensors) = grad_tensors(layers, grads)?;
+    spatial_grad_raw(&tensors, &grad_tensors, config, out)
+}
+
+type TensorPair = (Vec<ffi::attnroll_tensor>, Vec<ffi::attnroll_tensor>);
+
+fn grad_tensors<V: AsView, G: AsView>(layers: &[V], grads: &[G]) -> Result<TensorPair, Error> {
+    let tensors = layer_tensors(layers)?;
+    if grads.len() != layers.len() {
+        return Err(Error::new(
+            Status::Argument,
+            format!(
+                "grads: {} gradients for {} layers; give one per layer",
+                grads.len(),
+                layers.len()
+            ),
+        ));
+    }
+    Ok((tensors, grads.iter().map(|g| g.raw()).collect()))
+}
+
+fn spatial_grad_raw<O: Real>(
+    tensors: &[ffi::attnroll_tensor],
+    grads: &[ffi::attnroll_tensor],
+    config: Option<&Config>,
+    out: &mut TensorViewMut<'_, O>,
+) -> Result<(), Error> {
+    let out = out.raw_mut();
+    // SAFETY: as in spatial_raw; grads has as many checked views as tensors.
+    check(unsafe {
+        ffi::attnroll_spatial_grad(
+            tensors.as_ptr(),
+            grads.as_ptr(),
+            tensors.len() as i32,
+            config_ptr(config),
+            &out,
+        )
+    })
+}
+
+/// [`spatial`] writing into `out` (`[F,N',N']`, `[N',N']`, `[F,k,N']` or
+/// `[k,N']`, with a leading L' when cumulative); nothing is written unless it
+/// succeeds.
 pub fn spatial_into<O: Real, V: AsView>(
     layers: &[V],
     config: Option<&Config>,
@@ -137,12 +227,18 @@ pub fn select_instance_into<O: Real, V: AsView>(
 /// `T_i = normalize_rows(select_instance(A_i, instance) + r*I)`.
 ///
 /// `layers` may differ in rank, dtype and layout; each must select a square
-/// `[T,T]` with the same T.  Returns `[T,T]`, or `[k,T]` with k query rows.
+/// `[T,T]` with the same T.  Returns `[T,T]`, or `[k,T]` with k query rows;
+/// with [`Config::cumulative`] a leading axis L'.  [`Config::rule`] applies
+/// as in [`spatial`]; the other method options are spatial only.
 pub fn temporal<O: Real, V: AsView>(layers: &[V], instance: usize, config: Option<&Config>) -> Result<Array<O>, Error> {
     let tensors = layer_tensors(layers)?;
     // The size from layer 0; if it has none, the rollout reports why.
     let t = select_shape(&layers[0], instance).map(|(r, _)| r).unwrap_or(1);
-    let mut out = Array::zeros(&[config::rows(config, t), t])?;
+    let mut shape = vec![config::rows(config, t), t];
+    if let Some(l) = config::cumulative_length(config, tensors.len()) {
+        shape.insert(0, l);
+    }
+    let mut out = Array::zeros(&shape)?;
     temporal_raw(&tensors, instance, config, &mut out.view_mut()?)?;
     Ok(out)
 }

@@ -38,6 +38,8 @@ pub struct Stream {
     frames: usize,
     tokens: usize,
     rows: usize,
+    cumulative: bool,
+    layer_range: (usize, Option<usize>),
 }
 
 // SAFETY: the library allows a stream to be used from any thread, one at a time.
@@ -62,27 +64,62 @@ impl Stream {
                 "attnroll_stream_create returned NULL with ATTNROLL_OK",
             )
         })?;
+        let kept = config::tokens_kept(config, tokens);
         Ok(Stream {
             handle,
             frames,
-            tokens,
-            rows: config::rows(config, tokens),
+            tokens: kept,
+            rows: config::rows(config, kept),
+            cumulative: config.filter(|c| c.get_cumulative()).is_some(),
+            layer_range: config.map_or((0, None), |c| c.get_layer_range()),
         })
     }
 
     /// Pushes the next layer: `[F,H,N,N]`, or `[H,N,N]` when F = 1; any dtype,
     /// strides and head count.  A refused layer leaves the stream as it was.
+    /// With [`HeadFusion::Grad`](crate::HeadFusion::Grad) use [`push_grad`](Stream::push_grad).
     pub fn push<V: AsView>(&mut self, layer: &V) -> Result<(), Error> {
         let t = layer.raw();
         // SAFETY: exclusive use of the live handle; t views a checked slice.
         check(unsafe { ffi::attnroll_stream_push(self.handle.as_ptr(), &t) })
     }
 
-    /// The rollout of the layers pushed, `[F,N,N]`, or `[F,k,N]` with k query
-    /// rows, in either precision.  Finishes the stream: later pushes fail
-    /// with [`Status::State`]; the result may be asked for again.
+    /// Pushes the next layer with its gradient, for
+    /// [`HeadFusion::Grad`](crate::HeadFusion::Grad) only: `grad` has the
+    /// layer's shape, any dtype and strides.  Otherwise as [`push`](Stream::push).
+    ///
+    /// ```
+    /// use attnroll::{Array, Config, Dtype, HeadFusion, Stream, TensorView};
+    /// let a = [0.5f32, 0.5, 0.25, 0.75];
+    /// let g = [1.0f32, -1.0, 2.0, 0.0];
+    /// let config = Config::new()?.head_fusion(HeadFusion::Grad)?;
+    /// let mut s = Stream::new(1, 2, Dtype::F64, Some(&config))?;
+    /// s.push_grad(&TensorView::new(&a, &[1, 2, 2])?, &TensorView::new(&g, &[1, 2, 2])?)?;
+    /// let r: Array<f64> = s.result()?;     // normalize_rows(max(G*A, 0) + I)
+    /// assert_eq!(r.data, [1.0, 0.0, 1.0 / 3.0, 2.0 / 3.0]);
+    /// # Ok::<(), attnroll::Error>(())
+    /// ```
+    pub fn push_grad<V: AsView, G: AsView>(&mut self, layer: &V, grad: &G) -> Result<(), Error> {
+        let t = layer.raw();
+        let g = grad.raw();
+        // SAFETY: exclusive use of the live handle; t and g view checked slices.
+        check(unsafe { ffi::attnroll_stream_push_grad(self.handle.as_ptr(), &t, &g) })
+    }
+
+    /// The rollout of the layers pushed, `[F,N',N']`, or `[F,k,N']` with k
+    /// query rows (N' = N - drop_tokens), with a leading axis L' when the
+    /// config asks for cumulative outputs, in either precision.  Finishes the
+    /// stream: later pushes fail with [`Status::State`]; the result may be
+    /// asked for again.
     pub fn result<O: Real>(&mut self) -> Result<Array<O>, Error> {
-        let mut out = Array::zeros(&[self.frames, self.rows, self.tokens])?;
+        let mut shape = vec![self.frames, self.rows, self.tokens];
+        if self.cumulative {
+            let pushed = self.layers_pushed() as usize;
+            let (begin, end) = self.layer_range;
+            let end = end.unwrap_or(pushed);
+            shape.insert(0, if begin < end && end <= pushed { end - begin } else { 1 });
+        }
+        let mut out = Array::zeros(&shape)?;
         self.result_into(&mut out.view_mut()?)?;
         Ok(out)
     }
