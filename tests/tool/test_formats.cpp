@@ -382,6 +382,14 @@ void test_png(const std::string &dir) {
     CHECK(h.size() > 33 && be32(h, 16) > 40 && be32(h, 20) > 30);
     EXPECT_ERROR(cli::write_heatmap(hm, m.data(), 3, 4, style, false), "map.png: already exists");
     cli::write_heatmap(hm, m.data(), 3, 4, cli::HeatmapStyle(), true);
+    // Lower case letters are drawn as such, not as capitals (the scripts'
+    // titles and labels are mixed case): the same title in both cases differs.
+    style.title = "Frame";
+    cli::write_heatmap(dir + "/lower.png", m.data(), 3, 4, style, false);
+    style.title = "FRAME";
+    cli::write_heatmap(dir + "/upper.png", m.data(), 3, 4, style, false);
+    CHECK(read_file(dir + "/lower.png") != read_file(dir + "/upper.png"));
+    style.title = "Test map";
     // Constant and all-NaN maps draw too.
     const std::vector<float> flat(16, 0.5f), nans(4, NAN);
     cli::write_heatmap(dir + "/flat.png", flat.data(), 4, 4, style, false);

@@ -74,33 +74,39 @@ const Rgb *viridis() {
     return table.data();
 }
 
-// 3x5 glyphs: five octal digits, the rows from the top; in each the bits
-// 4, 2, 1 are the left, middle and right pixel.
+// 3x6 glyphs: six octal digits, the rows from the top; in each the bits
+// 4, 2, 1 are the left, middle and right pixel.  Capitals and digits use the
+// top five rows; lower case letters have a three- or four-row body, and the
+// sixth row holds their descenders (g, j, p, q, y).
 struct Glyph {
     char c;
     const char *rows;
 };
 const Glyph kFont[] = {
-    {'0', "75557"}, {'1', "26227"}, {'2', "71747"}, {'3', "71717"}, {'4', "55711"}, {'5', "74717"},
-    {'6', "74757"}, {'7', "71122"}, {'8', "75757"}, {'9', "75717"}, {'.', "00002"}, {'-', "00700"},
-    {'+', "02720"}, {':', "02020"}, {'_', "00007"}, {'(', "12221"}, {')', "42224"}, {'/', "11244"},
-    {',', "00024"}, {'*', "05250"}, {'=', "07070"}, {' ', "00000"}, {'?', "71202"}, {'A', "25755"}, {'B', "65656"},
-    {'C', "34443"}, {'D', "65556"}, {'E', "74647"}, {'F', "74644"}, {'G', "34553"}, {'H', "55755"},
-    {'I', "72227"}, {'J', "11152"}, {'K', "55655"}, {'L', "44447"}, {'M', "57755"}, {'N', "65555"},
-    {'O', "25552"}, {'P', "65644"}, {'Q', "25563"}, {'R', "65655"}, {'S', "34216"}, {'T', "72222"},
-    {'U', "55557"}, {'V', "55552"}, {'W', "55775"}, {'X', "55255"}, {'Y', "55222"}, {'Z', "71247"},
+    {'0', "755570"}, {'1', "262270"}, {'2', "717470"}, {'3', "717170"}, {'4', "557110"}, {'5', "747170"},
+    {'6', "747570"}, {'7', "711220"}, {'8', "757570"}, {'9', "757170"}, {'.', "000020"}, {'-', "007000"},
+    {'+', "027200"}, {':', "020200"}, {'_', "000070"}, {'(', "122210"}, {')', "422240"}, {'/', "112440"},
+    {',', "000240"}, {'*', "052500"}, {'=', "070700"}, {' ', "000000"}, {'?', "712020"}, {'A', "257550"}, {'B', "656560"},
+    {'C', "344430"}, {'D', "655560"}, {'E', "746470"}, {'F', "746440"}, {'G', "345530"}, {'H', "557550"},
+    {'I', "722270"}, {'J', "111520"}, {'K', "556550"}, {'L', "444470"}, {'M', "577550"}, {'N', "655550"},
+    {'O', "255520"}, {'P', "656440"}, {'Q', "255630"}, {'R', "656550"}, {'S', "342160"}, {'T', "722220"},
+    {'U', "555570"}, {'V', "555520"}, {'W', "557750"}, {'X', "552550"}, {'Y', "552220"}, {'Z', "712470"},
+    {'a', "003530"}, {'b', "446560"}, {'c', "003430"}, {'d', "113530"}, {'e', "035630"}, {'f', "327220"},
+    {'g', "035316"}, {'h', "446550"}, {'i', "202220"}, {'j', "101116"}, {'k', "445650"}, {'l', "622230"},
+    {'m', "007750"}, {'n', "006550"}, {'o', "002520"}, {'p', "065644"}, {'q', "035311"}, {'r', "003440"},
+    {'s', "003260"}, {'t', "027230"}, {'u', "005530"}, {'v', "005520"}, {'w', "005770"}, {'x', "005250"},
+    {'y', "055316"}, {'z', "007270"},
 };
 
 const char *glyph_rows(char c) {
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
     for (const Glyph &g : kFont)
         if (g.c == c) return g.rows;
-    return "71202";  // '?'
+    return "712020";  // '?'
 }
 
 constexpr int kScale = 2;                // font pixels are kScale x kScale
 constexpr int kGlyphW = 3 * kScale;
-constexpr int kGlyphH = 5 * kScale;
+constexpr int kGlyphH = 6 * kScale;
 constexpr int kAdvance = 4 * kScale;
 constexpr int kMargin = 6;
 constexpr int kMaxSide = 8192;           // largest map side before the cell shrinks
@@ -142,7 +148,7 @@ public:
     void text(int x, int y, const std::string &s, Rgb c) {
         for (const char ch : s) {
             const char *rows = glyph_rows(ch);
-            for (int r = 0; r < 5; ++r) {
+            for (int r = 0; r < 6; ++r) {
                 const int bits = rows[r] - '0';
                 for (int col = 0; col < 3; ++col)
                     if (bits & (4 >> col)) fill(x + col * kScale, y + r * kScale, kScale, kScale, c);
