@@ -92,7 +92,7 @@ function lineOf(text, needle) {
   snippets.forEach(([name, text, line], k) => cases.push([name, write(`snippet${k}.jl`, text), line]));
 
   const main = original['src/AttnRoll.jl'];
-  const from = '    _check(attnroll_spatial(tensors, length(tensors), cfg, Ref(_tensor(ov))))';
+  const from = '                _check_named(attnroll_spatial(tensors, length(tensors), cfg, Ref(_tensor(ov))))';
   cases.push(['AttnRoll.jl with an unclosed parenthesis',
               write('main-paren/AttnRoll.jl', replaceOnce(main, from, from.slice(0, -1))), null]);
   const anchor = '    return _result(out, order)\nend\n\n' +
@@ -126,10 +126,11 @@ function lineOf(text, needle) {
 
   const lintCases = [
     ['a mistyped helper in AttnRoll.jl', 'src/AttnRoll.jl',
-     '            _check(attnroll_spatial(tensors', '            _chek(attnroll_spatial(tensors',
-     /AttnRoll\.jl:\d+:\d+: function _chek is not defined/],
+     '                _check_named(attnroll_spatial(tensors', '                _chek_named(attnroll_spatial(tensors',
+     /AttnRoll\.jl:\d+:\d+: function _chek_named is not defined/],
     ['a C function that LibAttnRoll.jl does not define', 'src/AttnRoll.jl',
-     '_check(attnroll_spatial(tensors', '_check(attnroll_spatail(tensors', /attnroll_spatail is not defined in LibAttnRoll\.jl/],
+     '_check_named(attnroll_spatial(tensors', '_check_named(attnroll_spatail(tensors',
+     /attnroll_spatail is not defined in LibAttnRoll\.jl/],
     ['an export with no definition', 'src/AttnRoll.jl',
      'layers_pushed, bytes_held, mathorder, AttnRollError',
      'layers_pushed, bytes_held, mathorder, AttnRollError, rollout_bogus', /exports rollout_bogus, which AttnRoll\.jl/],

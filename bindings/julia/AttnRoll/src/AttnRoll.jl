@@ -317,13 +317,152 @@ function _layer_range(lr, nlayers)
     return (_int64(first_, "layer_range") - 1, last_ === nothing ? Int64(-1) : _int64(last_, "layer_range"))
 end
 
+const _HEAD_FUSIONS = (mean = ATTNROLL_FUSE_MEAN, max = ATTNROLL_FUSE_MAX, min = ATTNROLL_FUSE_MIN,
+                      entropy = ATTNROLL_FUSE_ENTROPY, weights = ATTNROLL_FUSE_WEIGHTS,
+                      grad = ATTNROLL_FUSE_GRAD)
+const _RULES = (rollout = ATTNROLL_RULE_ROLLOUT, chefer = ATTNROLL_RULE_CHEFER)
+
+# :entropy or "entropy" -> its C value; anything else names the keyword and value.
+function _choice(value, table::NamedTuple, name::AbstractString)
+    key = value isa AbstractString ? Symbol(value) : value
+    if key isa Symbol && haskey(table, key)
+        return table[key]
+    end
+    _fail(ATTNROLL_E_ARGUMENT, "$name: $(repr(value)) is not one of " *
+                               join([repr(k) for k in keys(table)], ", "))
+end
+
+# The rollout method keywords (include/attnroll.h, "The pipeline"), checked and
+# turned into C option values.  grads: true when gradients are given (then
+# head_fusion = nothing means :grad), false when they are not, nothing when not
+# known yet (a Stream: each push says).
+struct _Method
+    drop::Int64
+    fusion::Int32
+    weights::Union{Nothing,Vector{Float64}}
+    discard::Float64
+    protect::Union{Nothing,Vector{Int64}}
+    rule::Int32
+    cumulative::Bool
+end
+
+function _method(; drop_tokens::Integer = 0, head_fusion = nothing, head_weights = nothing,
+                 discard_ratio::Real = 0.0, protect = nothing, rule = :rollout,
+                 cumulative::Bool = false, grads = false)
+    drop_tokens < 0 && _fail(ATTNROLL_E_ARGUMENT, "drop_tokens: $drop_tokens is negative")
+    drop = _int64(drop_tokens, "drop_tokens")
+    if head_fusion === nothing
+        head_fusion = grads === true ? :grad : :mean
+    end
+    fusion = _choice(head_fusion, _HEAD_FUSIONS, "head_fusion")
+    weights = nothing
+    if head_weights !== nothing
+        (head_weights isa AbstractVector || head_weights isa Tuple) ||
+            throw(ArgumentError("head_weights: expected a vector of numbers, got a value of type " *
+                                "$(typeof(head_weights))"))
+        isempty(head_weights) && _fail(ATTNROLL_E_ARGUMENT, "head_weights: is empty; give one weight per head")
+        weights = Float64[]
+        for (h, w) in enumerate(head_weights)
+            (w isa Real && !(w isa Bool)) ||
+                throw(ArgumentError("head_weights[$h]: expected a number, got $(repr(w))"))
+            isfinite(w) || _fail(ATTNROLL_E_ARGUMENT, "head_weights[$h]: $w is not finite")
+            push!(weights, Float64(w))
+        end
+    end
+    fusion == ATTNROLL_FUSE_WEIGHTS && weights === nothing &&
+        _fail(ATTNROLL_E_ARGUMENT, "head_fusion: :weights needs head_weights = [one weight per head]")
+    fusion != ATTNROLL_FUSE_WEIGHTS && weights !== nothing &&
+        _fail(ATTNROLL_E_ARGUMENT, "head_weights: given with head_fusion = $(repr(head_fusion)); " *
+                                   "they are used only with head_fusion = :weights")
+    (0 <= discard_ratio < 1) ||
+        _fail(ATTNROLL_E_ARGUMENT, "discard_ratio: $discard_ratio is outside [0, 1)")
+    columns = nothing
+    if protect !== nothing
+        (protect isa AbstractVector || protect isa Tuple) ||
+            throw(ArgumentError("protect: expected a vector of 1-based column numbers, got a value " *
+                                "of type $(typeof(protect))"))
+        columns = Int64[]
+        for (q, c) in enumerate(protect)
+            (c isa Integer && !(c isa Bool)) ||
+                throw(ArgumentError("protect[$q]: expected an integer column number, got $(repr(c))"))
+            c < 1 && _fail(ATTNROLL_E_ARGUMENT,
+                           "protect[$q]: $c is not a column; columns are numbered from 1")
+            push!(columns, _int64(c, "protect[$q]") - 1)
+        end
+    end
+    rule_code = _choice(rule, _RULES, "rule")
+    grads === true && fusion != ATTNROLL_FUSE_GRAD &&
+        _fail(ATTNROLL_E_ARGUMENT, "grads: given with head_fusion = $(repr(head_fusion)); " *
+                                   "gradients are used only with head_fusion = :grad")
+    grads === false && fusion == ATTNROLL_FUSE_GRAD &&
+        _fail(ATTNROLL_E_ARGUMENT, "head_fusion: :grad needs the gradients, grads = [one per layer] " *
+                                   "(or push!(stream, layer; grad = g))")
+    return _Method(drop, fusion, weights, Float64(discard_ratio), columns, rule_code, cumulative)
+end
+
+_default(m::_Method) = m.drop == 0 && m.fusion == ATTNROLL_FUSE_MEAN && m.discard == 0 &&
+                       m.protect === nothing && m.rule == ATTNROLL_RULE_ROLLOUT && !m.cumulative
+
+const _KEYWORDS = ("drop_tokens" => "ATTNROLL_OPT_DROP_TOKENS", "head_fusion" => "ATTNROLL_OPT_HEAD_FUSION",
+                   "head_weights" => "ATTNROLL_OPT_HEAD_WEIGHTS",
+                   "discard_ratio" => "ATTNROLL_OPT_DISCARD_RATIO", "protect" => "ATTNROLL_OPT_PROTECT",
+                   "rule" => "ATTNROLL_OPT_RULE", "cumulative" => "ATTNROLL_OPT_CUMULATIVE")
+
+# _check, with the keyword put in front of a library message about a method
+# option ("drop_tokens: config ATTNROLL_OPT_DROP_TOKENS: 9 ...").
+function _check_named(status::Int32)
+    try
+        _check(status)
+    catch err
+        err isa AttnRollError || rethrow()
+        for (keyword, name) in _KEYWORDS
+            if occursin(name, err.message) && !startswith(err.message, keyword) &&
+               !startswith(err.message, "grad")
+                throw(AttnRollError(err.status, err.name, "$keyword: " * err.message))
+            end
+        end
+        rethrow()
+    end
+    return nothing
+end
+
+function _apply(handle, m::_Method)
+    _check_named(attnroll_config_set_int(handle, ATTNROLL_OPT_DROP_TOKENS, m.drop))
+    _check_named(attnroll_config_set_int(handle, ATTNROLL_OPT_HEAD_FUSION, Int64(m.fusion)))
+    if m.weights !== nothing
+        _check_named(attnroll_config_set_floats(handle, ATTNROLL_OPT_HEAD_WEIGHTS, m.weights,
+                                                length(m.weights)))
+    end
+    _check_named(attnroll_config_set_float(handle, ATTNROLL_OPT_DISCARD_RATIO, m.discard))
+    if m.protect !== nothing
+        _check_named(attnroll_config_set_ints(handle, ATTNROLL_OPT_PROTECT, m.protect, length(m.protect)))
+    end
+    _check_named(attnroll_config_set_int(handle, ATTNROLL_OPT_RULE, Int64(m.rule)))
+    _check_named(attnroll_config_set_int(handle, ATTNROLL_OPT_CUMULATIVE, Int64(m.cumulative)))
+    return nothing
+end
+
+# N' = N - k, or N when k >= N (the library then refuses k).
+_kept(ntokens, m) = (ntokens !== nothing && m !== nothing && m.drop < ntokens) ? ntokens - Int(m.drop) : ntokens
+
+# L' for a cumulative output: the layers of the C range [b, e) among nlayers, 1
+# when the range does not fit (the library then says why).
+function _range_length(lrange, nlayers::Integer)
+    b, e = lrange === nothing ? (Int64(0), Int64(-1)) : lrange
+    e = e < 0 ? Int64(nlayers) : e
+    return (0 <= b < e <= nlayers) ? Int(e - b) : 1
+end
+
 # A config for the options (a NULL handle when every option is at its default)
-# and the number of query rows (nothing = all rows).
-function _config(query_rows, layer_range, threads::Integer, residual::Real, ntokens, nlayers)
+# and the number of query rows (nothing = all rows).  ntokens counts the tokens
+# left after the method's drop_tokens.
+function _config(query_rows, layer_range, threads::Integer, residual::Real, ntokens, nlayers,
+                 method = nothing)
     rows = _query_rows(query_rows, ntokens)
     lrange = _layer_range(layer_range, nlayers)
     handle = ConfigHandle()
-    if rows === nothing && lrange === nothing && threads == 0 && residual == 1
+    if rows === nothing && lrange === nothing && threads == 0 && residual == 1 &&
+       (method === nothing || _default(method))
         return handle, nothing
     end
     ref = Ref{Ptr{attnroll_config}}(C_NULL)
@@ -339,6 +478,7 @@ function _config(query_rows, layer_range, threads::Integer, residual::Real, ntok
         end
         _check(attnroll_config_set_int(handle, ATTNROLL_OPT_THREADS, _int64(threads, "threads")))
         _check(attnroll_config_set_float(handle, ATTNROLL_OPT_RESIDUAL, Float64(residual)))
+        method === nothing || _apply(handle, method)
     catch
         destroy!(handle)
         rethrow()
@@ -400,33 +540,75 @@ normalisation).
 - `out_type`: `Float32` (products in `sgemm`) or `Float64` (`dgemm`).
 - `threads`: worker threads, `0` for the library's default.
 
-Returns an array of size `(N, N, F)` (`(N, N)` for `(N, N, H)` layers), or `(N, k, F)`
-(`(N, k)`) with `k` query rows, where `R[j, i, f]` is C's `R[f, i, j]`: row `i` of
-frame `f`'s rollout is the column `R[:, i, f]` (with query rows, `R[:, q, f]` is the
-row `query_rows[q]`).  `order = :math` reads each layer's matrix dimensions as
-`(query, key)` instead and returns `permutedims(R, (2, 1, 3))`, where `R[i, :, f]` is row
-`i`.  Throws [`AttnRollError`](@ref) on any error.
+The rollout method (the header's "The pipeline", in this order; the defaults give the
+spec's rollout, Abnar & Zuidema 2020):
+
+- `drop_tokens = k`: drop the first `k` tokens of every map and re-normalise its rows
+  (`1` drops CLS, the users' newest script); results then have `N' = N - k` tokens.
+- `head_fusion`: `:mean` (default), `:max`, `:min` (vit-explain), `:entropy`
+  (softmax(-entropy) head weights, the users' newest script), `:weights` (with
+  `head_weights`, one per head, used as given) or `:grad` (mean over heads of
+  max(G .* A, 0), Chefer et al. 2021; the default when `grads` are given).
+- `discard_ratio = p` in [0, 1): zero the floor(p M) smallest fused entries outside the
+  `protect`ed columns (1-based, default `[1]`, the CLS column; `Int[]` for none).
+- `rule`: `:rollout` (`normalize_rows(Abar + residual I)`) or `:chefer`
+  (`Abar + residual I` unnormalised: `R <- R + Abar R`).
+- `grads`: one gradient per layer, each the size of its layer, any element type and
+  layout (`grads_dtype = :bfloat16` for bfloat16 bits).
+- `cumulative = true`: every partial product, on a new last dimension of length `L'`
+  (the layers of `layer_range`).
+
+Returns an array of size `(N', N', F)` (`(N', N')` for `(N, N, H)` layers), or
+`(N', k, F)` (`(N', k)`) with `k` query rows, and `(..., L')` with `cumulative = true`,
+where `R[j, i, f]` is C's `R[f, i, j]`: row `i` of frame `f`'s rollout is the column
+`R[:, i, f]` (with query rows, `R[:, q, f]` is the row `query_rows[q]`).
+`order = :math` reads each layer's matrix dimensions as `(query, key)` instead and
+returns `permutedims(R, (2, 1, 3))`, where `R[i, :, f]` is row `i`.  Throws
+[`AttnRollError`](@ref) on any error; a bad keyword value names the keyword.
 """
 function spatial(layers; query_rows = nothing, layer_range = nothing, out_type = Float32,
                  threads::Integer = 0, residual::Real = 1.0, dtype = nothing,
-                 order::Symbol = :native)
+                 order::Symbol = :native, drop_tokens::Integer = 0, head_fusion = nothing,
+                 head_weights = nothing, discard_ratio::Real = 0.0, protect = nothing,
+                 rule = :rollout, grads = nothing, grads_dtype = nothing, cumulative::Bool = false)
     code = _out_code(out_type)
     _check_order(order)
     list = _layer_list(layers, 5, "(N, N, H, F, L)")
+    method = _method(; drop_tokens = drop_tokens, head_fusion = head_fusion, head_weights = head_weights,
+                     discard_ratio = discard_ratio, protect = protect, rule = rule, cumulative = cumulative,
+                     grads = grads !== nothing)
     views = _layer_views(list, dtype, order)
+    gviews = _View[]
+    if grads !== nothing
+        glist = _layer_list(grads, 5, "(N, N, H, F, L)")
+        length(glist) == length(list) ||
+            _fail(ATTNROLL_E_ARGUMENT, "grads: $(length(glist)) gradients for $(length(list)) layers; " *
+                                       "give one per layer")
+        for (i, x) in enumerate(glist)
+            push!(gviews, _view(_oriented(x, order), "grads[$i]", grads_dtype))
+        end
+    end
     shape = views[1].shape
     rank = length(shape)
-    ntokens = (rank == 3 || rank == 4) ? Int(shape[end]) : nothing
-    cfg, k = _config(query_rows, layer_range, threads, residual, ntokens, length(list))
+    ntokens = _kept((rank == 3 || rank == 4) ? Int(shape[end]) : nothing, method)
+    cfg, k = _config(query_rows, layer_range, threads, residual, ntokens, length(list), method)
     n = ntokens === nothing ? 1 : ntokens
     rows = k === nothing ? n : k
     jsize = rank == 4 ? (n, rows, Int(shape[1])) : rank == 3 ? (n, rows) : (1,)
+    if method.cumulative
+        jsize = (jsize..., _range_length(_layer_range(layer_range, length(list)), length(list)))
+    end
     out = Array{out_type}(undef, jsize)
     ov = _out_view(out, code)
     try
-        GC.@preserve views ov begin
+        GC.@preserve views gviews ov begin
             tensors = attnroll_tensor[_tensor(v) for v in views]
-            _check(attnroll_spatial(tensors, length(tensors), cfg, Ref(_tensor(ov))))
+            if grads === nothing
+                _check_named(attnroll_spatial(tensors, length(tensors), cfg, Ref(_tensor(ov))))
+            else
+                gtensors = attnroll_tensor[_tensor(v) for v in gviews]
+                _check_named(attnroll_spatial_grad(tensors, gtensors, length(tensors), cfg, Ref(_tensor(ov))))
+            end
         end
     finally
         destroy!(cfg)
@@ -486,12 +668,17 @@ last dimension is the layer axis.  Every layer must select a square `[T, T]` wit
 the same `T`.  `instance` is 0-based, like the model's `refiner_id` (see
 [`select_instance`](@ref)); `query_rows` and `layer_range` are 1-based.
 
+`rule = :chefer` uses `select_instance(A_l, instance) + residual * I` unnormalised, and
+`cumulative = true` returns every partial product on a last dimension of length `L'`,
+as for [`spatial`](@ref) (whose other method keywords are spatial only).
+
 Returns a `(T, T)` matrix `R` with `R[:, i]` row `i` of the rollout (C's `R[i, :]`), or
-`(T, k)` with `k` query rows; `order = :math` gives `R[i, :]` = row `i` instead.
+`(T, k)` with `k` query rows (`(T, T, L')` / `(T, k, L')` when cumulative);
+`order = :math` gives `R[i, :]` = row `i` instead.
 """
 function temporal(layers, instance::Integer; query_rows = nothing, layer_range = nothing,
                   out_type = Float64, threads::Integer = 0, residual::Real = 1.0,
-                  dtype = nothing, order::Symbol = :native)
+                  dtype = nothing, order::Symbol = :native, rule = :rollout, cumulative::Bool = false)
     code = _out_code(out_type)
     _check_order(order)
     inst = _instance(instance)
@@ -502,14 +689,19 @@ function temporal(layers, instance::Integer; query_rows = nothing, layer_range =
     status = GC.@preserve first_view attnroll_select_shape(Ref(_tensor(first_view)), inst, rows, cols)
     # when the first layer selects nothing, the rollout itself reports why
     t = status == ATTNROLL_OK ? Int(rows[]) : nothing
-    cfg, k = _config(query_rows, layer_range, threads, residual, t, length(list))
+    method = _method(; rule = rule, cumulative = cumulative)
+    cfg, k = _config(query_rows, layer_range, threads, residual, t, length(list), method)
     n = t === nothing ? 1 : t
-    out = Array{out_type}(undef, n, k === nothing ? n : k)
+    jsize = (n, k === nothing ? n : k)
+    if cumulative
+        jsize = (jsize..., _range_length(_layer_range(layer_range, length(list)), length(list)))
+    end
+    out = Array{out_type}(undef, jsize)
     ov = _out_view(out, code)
     try
         GC.@preserve views ov begin
             tensors = attnroll_tensor[_tensor(v) for v in views]
-            _check(attnroll_temporal(tensors, length(tensors), inst, cfg, Ref(_tensor(ov))))
+            _check_named(attnroll_temporal(tensors, length(tensors), inst, cfg, Ref(_tensor(ov))))
         end
     finally
         destroy!(cfg)
@@ -595,24 +787,34 @@ mutable struct Stream
     rows::Int
     out_type::DataType
     order::Symbol
+    cumulative::Bool
+    range::Union{Nothing,Tuple{Int64,Int64}}
 end
 
 function Stream(frames::Integer, tokens::Integer; query_rows = nothing, layer_range = nothing,
                 out_type = Float32, threads::Integer = 0, residual::Real = 1.0,
-                order::Symbol = :native)
+                order::Symbol = :native, drop_tokens::Integer = 0, head_fusion = :mean,
+                head_weights = nothing, discard_ratio::Real = 0.0, protect = nothing,
+                rule = :rollout, cumulative::Bool = false)
     code = _out_code(out_type)
     _check_order(order)
     f = _int64(frames, "frames")
     n = _int64(tokens, "tokens")
-    cfg, k = _config(query_rows, layer_range, threads, residual, n >= 1 ? n : nothing, nothing)
+    method = _method(; drop_tokens = drop_tokens, head_fusion = head_fusion, head_weights = head_weights,
+                     discard_ratio = discard_ratio, protect = protect, rule = rule, cumulative = cumulative,
+                     grads = nothing)
+    kept = _kept(n >= 1 ? Int(n) : nothing, method)
+    cfg, k = _config(query_rows, layer_range, threads, residual, kept, nothing, method)
     ref = Ref{Ptr{attnroll_stream}}(C_NULL)
     try
-        _check(attnroll_stream_create(cfg, f, n, code, ref))
+        _check_named(attnroll_stream_create(cfg, f, n, code, ref))
     finally
         destroy!(cfg)
     end
     handle = StreamHandle(ref[])
-    return Stream(handle, Int(f), Int(n), k === nothing ? Int(n) : k, out_type, order)
+    nk = kept === nothing ? Int(n) : kept
+    return Stream(handle, Int(f), nk, k === nothing ? nk : k, out_type, order, cumulative,
+                  _layer_range(layer_range, nothing))
 end
 
 function Stream(f::Function, frames::Integer, tokens::Integer; kwargs...)
@@ -630,18 +832,26 @@ function _live(stream::Stream)
 end
 
 """
-    push!(stream::Stream, layer; dtype = nothing) -> stream
+    push!(stream::Stream, layer; grad = nothing, dtype = nothing, grad_dtype = nothing) -> stream
 
 Adds the next layer, `(N, N, H, F)` (or `(N, N, H)` when `frames == 1`), any supported
-element type and layout.  A layer of the wrong size or type is refused with an
-[`AttnRollError`](@ref) and the stream stays usable; pushing after `result` throws
-(`ATTNROLL_E_STATE`).
+element type and layout, and with `head_fusion = :grad` its gradient `grad` (the
+layer's size, any element type and layout).  A layer of the wrong size or type is
+refused with an [`AttnRollError`](@ref) and the stream stays usable; pushing after
+`result` throws (`ATTNROLL_E_STATE`).
 """
-function Base.push!(stream::Stream, layer; dtype = nothing)
+function Base.push!(stream::Stream, layer; grad = nothing, dtype = nothing, grad_dtype = nothing)
     handle = _live(stream)
     v = _view(_oriented(layer, stream.order), "layer", dtype)
-    GC.@preserve v begin
-        _check(attnroll_stream_push(handle, Ref(_tensor(v))))
+    if grad === nothing
+        GC.@preserve v begin
+            _check_named(attnroll_stream_push(handle, Ref(_tensor(v))))
+        end
+    else
+        g = _view(_oriented(grad, stream.order), "grad", grad_dtype)
+        GC.@preserve v g begin
+            _check_named(attnroll_stream_push_grad(handle, Ref(_tensor(v)), Ref(_tensor(g))))
+        end
     end
     return stream
 end
@@ -649,14 +859,19 @@ end
 """
     result(stream::Stream) -> Array
 
-The rollout of the layers pushed: size `(N, N, F)`, or `(N, k, F)` with `k` query rows
-(the frame dimension is kept when `F == 1`); `R[:, i, f]` is row `i` of frame `f`, as
-for [`spatial`](@ref).  Finishes the stream: later pushes throw, `result` may be asked
+The rollout of the layers pushed: size `(N', N', F)`, or `(N', k, F)` with `k` query
+rows (the frame dimension is kept when `F == 1`; `N' = N - drop_tokens`), and
+`(..., L')` with `cumulative = true`; `R[:, i, f]` is row `i` of frame `f`, as for
+[`spatial`](@ref).  Finishes the stream: later pushes throw, `result` may be asked
 again.
 """
 function result(stream::Stream)
     handle = _live(stream)
-    out = Array{stream.out_type}(undef, stream.tokens, stream.rows, stream.frames)
+    jsize = (stream.tokens, stream.rows, stream.frames)
+    if stream.cumulative
+        jsize = (jsize..., _range_length(stream.range, _info(stream)[1]))
+    end
+    out = Array{stream.out_type}(undef, jsize)
     ov = _out_view(out, _out_code(stream.out_type))
     GC.@preserve ov begin
         _check(attnroll_stream_result(handle, Ref(_tensor(ov))))

@@ -27,17 +27,22 @@ export ATTNROLL_VERSION_MAJOR, ATTNROLL_VERSION_MINOR, ATTNROLL_VERSION_PATCH, A
        ATTNROLL_E_DTYPE, ATTNROLL_E_OVERLAP, ATTNROLL_E_MEMORY, ATTNROLL_E_STATE,
        ATTNROLL_E_INTERNAL, ATTNROLL_F32, ATTNROLL_F64, ATTNROLL_F16,
        ATTNROLL_BF16, ATTNROLL_MAX_NDIM, ATTNROLL_OPT_QUERY_ROWS, ATTNROLL_OPT_LAYER_BEGIN,
-       ATTNROLL_OPT_LAYER_END, ATTNROLL_OPT_THREADS, ATTNROLL_OPT_RESIDUAL, ATTNROLL_OPTION_INT,
-       ATTNROLL_OPTION_FLOAT, ATTNROLL_OPTION_INTS, ATTNROLL_SIMD_UNKNOWN, ATTNROLL_SIMD_SSE,
+       ATTNROLL_OPT_LAYER_END, ATTNROLL_OPT_THREADS, ATTNROLL_OPT_RESIDUAL, ATTNROLL_OPT_DROP_TOKENS,
+       ATTNROLL_OPT_HEAD_FUSION, ATTNROLL_OPT_HEAD_WEIGHTS, ATTNROLL_OPT_DISCARD_RATIO, ATTNROLL_OPT_PROTECT,
+       ATTNROLL_OPT_RULE, ATTNROLL_OPT_CUMULATIVE, ATTNROLL_FUSE_MEAN, ATTNROLL_FUSE_MAX,
+       ATTNROLL_FUSE_MIN, ATTNROLL_FUSE_ENTROPY, ATTNROLL_FUSE_WEIGHTS, ATTNROLL_FUSE_GRAD,
+       ATTNROLL_RULE_ROLLOUT, ATTNROLL_RULE_CHEFER, ATTNROLL_OPTION_INT, ATTNROLL_OPTION_FLOAT,
+       ATTNROLL_OPTION_INTS, ATTNROLL_OPTION_FLOATS, ATTNROLL_SIMD_UNKNOWN, ATTNROLL_SIMD_SSE,
        ATTNROLL_SIMD_AVX, ATTNROLL_SIMD_AVX2, ATTNROLL_SIMD_AVX512, attnroll_tensor,
        attnroll_config, attnroll_stream, attnroll_blas_info, ConfigHandle,
        StreamHandle, destroy!, attnroll_version_number, attnroll_version_string,
        attnroll_status_string, attnroll_last_error, attnroll_dtype_size, attnroll_max_ndim,
        attnroll_option_info, attnroll_config_create, attnroll_config_destroy, attnroll_config_set_int,
-       attnroll_config_set_float, attnroll_config_set_ints, attnroll_config_get_int, attnroll_config_get_float,
-       attnroll_config_get_ints, attnroll_spatial, attnroll_select_instance, attnroll_select_shape,
-       attnroll_temporal, attnroll_minmax_rows, attnroll_column_mean, attnroll_minmax,
-       attnroll_stream_create, attnroll_stream_push, attnroll_stream_result, attnroll_stream_info,
+       attnroll_config_set_float, attnroll_config_set_ints, attnroll_config_set_floats, attnroll_config_get_int,
+       attnroll_config_get_float, attnroll_config_get_ints, attnroll_config_get_floats, attnroll_spatial,
+       attnroll_spatial_grad, attnroll_select_instance, attnroll_select_shape, attnroll_temporal,
+       attnroll_minmax_rows, attnroll_column_mean, attnroll_minmax, attnroll_stream_create,
+       attnroll_stream_push, attnroll_stream_push_grad, attnroll_stream_result, attnroll_stream_info,
        attnroll_stream_destroy, attnroll_blas_report, attnroll_blas_kernel_level, attnroll_blas_selfcheck,
        library_path
 
@@ -67,9 +72,25 @@ const ATTNROLL_OPT_LAYER_BEGIN = Int32(2)
 const ATTNROLL_OPT_LAYER_END = Int32(3)
 const ATTNROLL_OPT_THREADS = Int32(4)
 const ATTNROLL_OPT_RESIDUAL = Int32(5)
+const ATTNROLL_OPT_DROP_TOKENS = Int32(6)
+const ATTNROLL_OPT_HEAD_FUSION = Int32(7)
+const ATTNROLL_OPT_HEAD_WEIGHTS = Int32(8)
+const ATTNROLL_OPT_DISCARD_RATIO = Int32(9)
+const ATTNROLL_OPT_PROTECT = Int32(10)
+const ATTNROLL_OPT_RULE = Int32(11)
+const ATTNROLL_OPT_CUMULATIVE = Int32(12)
+const ATTNROLL_FUSE_MEAN = Int32(0)
+const ATTNROLL_FUSE_MAX = Int32(1)
+const ATTNROLL_FUSE_MIN = Int32(2)
+const ATTNROLL_FUSE_ENTROPY = Int32(3)
+const ATTNROLL_FUSE_WEIGHTS = Int32(4)
+const ATTNROLL_FUSE_GRAD = Int32(5)
+const ATTNROLL_RULE_ROLLOUT = Int32(0)
+const ATTNROLL_RULE_CHEFER = Int32(1)
 const ATTNROLL_OPTION_INT = Int32(1)
 const ATTNROLL_OPTION_FLOAT = Int32(2)
 const ATTNROLL_OPTION_INTS = Int32(3)
+const ATTNROLL_OPTION_FLOATS = Int32(4)
 const ATTNROLL_SIMD_UNKNOWN = Int32(0)
 const ATTNROLL_SIMD_SSE = Int32(1)
 const ATTNROLL_SIMD_AVX = Int32(2)
@@ -173,10 +194,13 @@ const _fp_attnroll_config_destroy = Ref{Ptr{Cvoid}}(C_NULL)
 const _fp_attnroll_config_set_int = Ref{Ptr{Cvoid}}(C_NULL)
 const _fp_attnroll_config_set_float = Ref{Ptr{Cvoid}}(C_NULL)
 const _fp_attnroll_config_set_ints = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_config_set_floats = Ref{Ptr{Cvoid}}(C_NULL)
 const _fp_attnroll_config_get_int = Ref{Ptr{Cvoid}}(C_NULL)
 const _fp_attnroll_config_get_float = Ref{Ptr{Cvoid}}(C_NULL)
 const _fp_attnroll_config_get_ints = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_config_get_floats = Ref{Ptr{Cvoid}}(C_NULL)
 const _fp_attnroll_spatial = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_spatial_grad = Ref{Ptr{Cvoid}}(C_NULL)
 const _fp_attnroll_select_instance = Ref{Ptr{Cvoid}}(C_NULL)
 const _fp_attnroll_select_shape = Ref{Ptr{Cvoid}}(C_NULL)
 const _fp_attnroll_temporal = Ref{Ptr{Cvoid}}(C_NULL)
@@ -185,6 +209,7 @@ const _fp_attnroll_column_mean = Ref{Ptr{Cvoid}}(C_NULL)
 const _fp_attnroll_minmax = Ref{Ptr{Cvoid}}(C_NULL)
 const _fp_attnroll_stream_create = Ref{Ptr{Cvoid}}(C_NULL)
 const _fp_attnroll_stream_push = Ref{Ptr{Cvoid}}(C_NULL)
+const _fp_attnroll_stream_push_grad = Ref{Ptr{Cvoid}}(C_NULL)
 const _fp_attnroll_stream_result = Ref{Ptr{Cvoid}}(C_NULL)
 const _fp_attnroll_stream_info = Ref{Ptr{Cvoid}}(C_NULL)
 const _fp_attnroll_stream_destroy = Ref{Ptr{Cvoid}}(C_NULL)
@@ -278,9 +303,11 @@ int32_t attnroll_option_info(int32_t key, int32_t *kind, double *lower, double *
 Describes an option key, for bindings and tools that build options
 generically.
   [in]  key    an ATTNROLL_OPT_* value
-  [out] kind   ATTNROLL_OPTION_INT, _FLOAT or _INTS; may be NULL
-  [out] lower  smallest accepted value (for INTS: of each element); may be NULL
-  [out] upper  largest accepted value (for INTS: of each element); may be NULL
+  [out] kind   ATTNROLL_OPTION_INT, _FLOAT, _INTS or _FLOATS; may be NULL
+  [out] lower  smallest accepted value (for lists: of each element); may be NULL
+  [out] upper  largest accepted value (for lists: of each element); may be NULL
+               (ATTNROLL_OPT_DISCARD_RATIO reports 1 but refuses 1 itself;
+               HEAD_WEIGHTS reports -DBL_MAX..DBL_MAX: any finite value)
 @return ATTNROLL_OK, or ATTNROLL_E_ARGUMENT for an unknown key.
 ```
 """
@@ -325,8 +352,9 @@ int32_t attnroll_config_set_int(attnroll_config *config, int32_t key, int64_t va
 Set an option.  config must not be NULL.  A key of the wrong kind, an
 unknown key or a value outside the key's bounds is refused with
 ATTNROLL_E_ARGUMENT and leaves the config unchanged.
-set_ints copies count values (count 0 clears the list; values may then be
-NULL).  Returns ATTNROLL_E_MEMORY if the copy cannot be allocated.
+set_ints and set_floats copy count values (count 0 clears the list; values
+may then be NULL).  Returns ATTNROLL_E_MEMORY if the copy cannot be
+allocated.  set_float and set_floats refuse NaN and infinities.
 ```
 """
 function attnroll_config_set_int(config, key, value)
@@ -356,6 +384,17 @@ function attnroll_config_set_ints(config, key, values, count)
 end
 
 """
+    attnroll_config_set_floats(config, key, values, count) -> Int32
+
+```c
+int32_t attnroll_config_set_floats(attnroll_config *config, int32_t key, const double *values, int64_t count);
+```
+"""
+function attnroll_config_set_floats(config, key, values, count)
+    @ccall $(_pointer(_fp_attnroll_config_set_floats, :attnroll_config_set_floats))(config::Ptr{attnroll_config}, key::Int32, values::Ptr{Cdouble}, count::Int64)::Int32
+end
+
+"""
     attnroll_config_get_int(config, key, value) -> Int32
 
 ```c
@@ -363,7 +402,7 @@ int32_t attnroll_config_get_int(const attnroll_config *config, int32_t key, int6
 Read an option.  config and the output pointers must not be NULL (except
 values, below).  A key of the wrong kind or an unknown key gives
 ATTNROLL_E_ARGUMENT.
-get_ints writes the list length to *count and copies
+get_ints and get_floats write the list length to *count and copy
 min(count, capacity) values to values; values may be NULL when capacity is 0
 (to ask for the length first).  capacity must be >= 0.
 ```
@@ -395,36 +434,73 @@ function attnroll_config_get_ints(config, key, values, capacity, count)
 end
 
 """
+    attnroll_config_get_floats(config, key, values, capacity, count) -> Int32
+
+```c
+int32_t attnroll_config_get_floats(const attnroll_config *config, int32_t key, double *values, int64_t capacity, int64_t *count);
+```
+"""
+function attnroll_config_get_floats(config, key, values, capacity, count)
+    @ccall $(_pointer(_fp_attnroll_config_get_floats, :attnroll_config_get_floats))(config::Ptr{attnroll_config}, key::Int32, values::Ptr{Cdouble}, capacity::Int64, count::Ptr{Int64})::Int32
+end
+
+"""
     attnroll_spatial(layers, num_layers, config, out) -> Int32
 
 ```c
 int32_t attnroll_spatial(const attnroll_tensor *layers, int32_t num_layers, const attnroll_config *config, const attnroll_tensor *out);
-Spatial rollout (spec: "Spatial Rollout"), per frame:
-  Abar_i = normalize_rows(mean_over_heads(A_i) + r*I)   (a zero row sum
-           divides by 1; r = ATTNROLL_OPT_RESIDUAL, 1 by default)
-  R      = Abar_{e-1} @ ... @ Abar_{b+1} @ Abar_b
-over the layer range [b, e) (ATTNROLL_OPT_LAYER_BEGIN/END, default all),
-with no final normalisation.
+Spatial rollout (spec: "Spatial Rollout") through the pipeline above; with
+every option at its default, per frame:
+  Abar_i = normalize_rows(mean_over_heads(A_i) + I),  R = Abar_{L-1} @ ... @ Abar_0.
 
   [in]  layers      num_layers views, layer 0 first.  Each is [F,H,N,N]
                     (frames, heads, tokens, tokens) or [H,N,N] (one frame).
                     All must have the same rank and shape; dtype and strides
                     may differ from layer to layer.  Must not be NULL.
   [in]  num_layers  >= 1.
-  [in]  config      options, or NULL for the defaults.
-  [out] out         F32 or F64; [F,N,N] for 4-D layers, [N,N] for 3-D
-                    layers; with k query rows [F,k,N] or [k,N].  Must not
+  [in]  config      options, or NULL for the defaults.  ATTNROLL_FUSE_GRAD
+                    is refused here (ATTNROLL_E_ARGUMENT): it needs
+                    attnroll_spatial_grad.
+  [out] out         F32 or F64, shape as in the table above.  Must not
                     overlap itself or any layer.  The products run in the
                     output's precision (sgemm for F32, dgemm for F64).
 
-Memory: O(F*N^2) working space (two [F,N,N] matrices in the output
-precision, or two [F,k,N] with query rows, plus one N*N scratch matrix per
-worker); the input is read in place, never copied.
-@return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _SHAPE, _DTYPE, _OVERLAP, _MEMORY.
+Memory: O(F*N'^2) working space (two [F,N',N'] matrices in the output
+precision, or two [F,q,N'] with query rows and no CUMULATIVE, plus one
+N'xN' scratch matrix per worker, and two more per worker with ENTROPY or
+DISCARD, which need a whole frame's fused map); the input is read in place,
+never copied.  CUMULATIVE writes each partial product straight into out and
+holds nothing more; with query rows it runs the full forward product
+(O(L*N'^3), as without query rows) and writes rows q of each R_l.
+@return ATTNROLL_OK, ATTNROLL_E_ARGUMENT (NULL, counts, layer range, an
+        option against these shapes: k >= N, query row or protected column
+        >= N', weights with a fusion other than WEIGHTS, GRAD fusion),
+        _SHAPE (shapes, out, HEAD_WEIGHTS length != H), _DTYPE, _OVERLAP,
+        _MEMORY.
 ```
 """
 function attnroll_spatial(layers, num_layers, config, out)
     @ccall $(_pointer(_fp_attnroll_spatial, :attnroll_spatial))(layers::Ptr{attnroll_tensor}, num_layers::Int32, config::Ptr{attnroll_config}, out::Ptr{attnroll_tensor})::Int32
+end
+
+"""
+    attnroll_spatial_grad(layers, grads, num_layers, config, out) -> Int32
+
+```c
+int32_t attnroll_spatial_grad(const attnroll_tensor *layers, const attnroll_tensor *grads, int32_t num_layers, const attnroll_config *config, const attnroll_tensor *out);
+Spatial rollout with gradients, for ATTNROLL_FUSE_GRAD (and only for it:
+any other fusion is ATTNROLL_E_ARGUMENT, "gradients given but ...").
+  [in]  grads  num_layers views, grads[i] the gradient of the explained
+               score with respect to layers[i]: the same shape as
+               layers[i] (else ATTNROLL_E_SHAPE naming grads[i]), any of the
+               four dtypes and any strides.  Must not be NULL.  out must not
+               overlap any of them.
+Everything else as attnroll_spatial.
+@return as attnroll_spatial.
+```
+"""
+function attnroll_spatial_grad(layers, grads, num_layers, config, out)
+    @ccall $(_pointer(_fp_attnroll_spatial_grad, :attnroll_spatial_grad))(layers::Ptr{attnroll_tensor}, grads::Ptr{attnroll_tensor}, num_layers::Int32, config::Ptr{attnroll_config}, out::Ptr{attnroll_tensor})::Int32
 end
 
 """
@@ -491,9 +567,14 @@ over the layer range [b, e) (ATTNROLL_OPT_LAYER_BEGIN/END, default all; the
                     with the same T.  Must not be NULL.
   [in]  num_layers  >= 1.
   [in]  instance    >= 0 (the refiner_id).
-  [in]  config      options, or NULL for the defaults.
-  [out] out         F32 or F64, [T,T], or [k,T] with k query rows.  Must not
-                    overlap itself or any layer.
+  [in]  config      options, or NULL for the defaults.  RULE, RESIDUAL,
+                    QUERY_ROWS, CUMULATIVE and the layer range apply as in
+                    the spatial pipeline; DROP_TOKENS, HEAD_FUSION,
+                    HEAD_WEIGHTS and DISCARD_RATIO are spatial only and must
+                    keep their defaults (else ATTNROLL_E_ARGUMENT).
+  [out] out         F32 or F64, [T,T], or [k,T] with k query rows; with
+                    CUMULATIVE a leading axis L' ([L',T,T] or [L',k,T]).
+                    Must not overlap itself or any layer.
 @return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _SHAPE, _DTYPE, _OVERLAP, _MEMORY.
 ```
 """
@@ -547,7 +628,10 @@ end
 int32_t attnroll_stream_create(const attnroll_config *config, int64_t frames, int64_t tokens, int32_t dtype, attnroll_stream **stream);
 Creates a stream for layers of F = frames frames and N = tokens tokens.
   [in]  config  options (copied; later changes to config do not affect the
-                stream), or NULL for the defaults.  Query rows must be < N.
+                stream), or NULL for the defaults.  Checked here against
+                N as attnroll_spatial does (k < N, query rows and protected
+                columns < N' = N - k, weights only with WEIGHTS fusion); the
+                weights' length is checked against H at each push.
   [in]  frames  F >= 1.
   [in]  tokens  N >= 1 (and at most 2^31-1, the BLAS index range).
   [in]  dtype   ATTNROLL_F32 or ATTNROLL_F64: the precision the products run
@@ -559,7 +643,10 @@ Memory held: without query rows, two F*N*N matrices in the stream's
 precision plus one N*N scratch matrix per worker thread, whatever the number
 of layers L or heads H.  With k query rows the fused N*N matrix of every
 pushed layer in the range is kept (L*F*N*N values, still independent of H)
-and the backward pass, O(L*k*N^2), runs in attnroll_stream_result.
+and the backward pass, O(L*k*N^2), runs in attnroll_stream_result.  With
+ATTNROLL_OPT_CUMULATIVE the stream keeps every partial product it will
+write (L'*F*N'*N', or L'*F*k*N' with query rows, in its precision) besides
+the running product.  ENTROPY and DISCARD add two N'xN' matrices per worker.
 attnroll_stream_info reports the bytes.  The stream keeps its worker threads
 (ATTNROLL_OPT_THREADS) asleep between pushes, until it is destroyed.
 @return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _DTYPE, _MEMORY.
@@ -576,6 +663,8 @@ end
 int32_t attnroll_stream_push(attnroll_stream *stream, const attnroll_tensor *layer);
 Pushes the next layer (the first push is layer 0).  layer is [F,H,N,N], or
 [H,N,N] when F == 1; H may differ between layers; any dtype and strides.
+With ATTNROLL_FUSE_GRAD use attnroll_stream_push_grad instead (this gives
+ATTNROLL_E_ARGUMENT then).
 Layers outside the configured range are validated and then ignored.
 A layer of the wrong shape or dtype is refused (ATTNROLL_E_SHAPE /
 ATTNROLL_E_DTYPE) and the stream stays usable, as if the push had not been
@@ -589,14 +678,31 @@ function attnroll_stream_push(stream, layer)
 end
 
 """
+    attnroll_stream_push_grad(stream, layer, grad) -> Int32
+
+```c
+int32_t attnroll_stream_push_grad(attnroll_stream *stream, const attnroll_tensor *layer, const attnroll_tensor *grad);
+Pushes the next layer with its gradient, for ATTNROLL_FUSE_GRAD only (any
+other fusion gives ATTNROLL_E_ARGUMENT).  grad has layer's shape (else
+ATTNROLL_E_SHAPE naming grad), any dtype and strides.  Otherwise as
+attnroll_stream_push, including a refused push leaving the stream usable.
+@return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _SHAPE, _DTYPE, _STATE, _MEMORY.
+```
+"""
+function attnroll_stream_push_grad(stream, layer, grad)
+    @ccall $(_pointer(_fp_attnroll_stream_push_grad, :attnroll_stream_push_grad))(stream::Ptr{attnroll_stream}, layer::Ptr{attnroll_tensor}, grad::Ptr{attnroll_tensor})::Int32
+end
+
+"""
     attnroll_stream_result(stream, out) -> Int32
 
 ```c
 int32_t attnroll_stream_result(attnroll_stream *stream, const attnroll_tensor *out);
 Writes the rollout of the pushed layers in the configured range and
 finishes the stream (later pushes are refused; result may be asked again).
-  [out] out  F32 or F64, [F,N,N] (or [N,N] when F == 1); with k query rows
-             [F,k,N] (or [k,N] when F == 1).
+  [out] out  F32 or F64, [F,N',N'] (or [N',N'] when F == 1); with k query
+             rows [F,k,N'] (or [k,N'] when F == 1); with CUMULATIVE a
+             leading axis L' (the layers of the range pushed).
 Gives ATTNROLL_E_STATE when no layer of the range has been pushed, or when
 LAYER_END is set beyond the number of layers pushed.
 @return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _SHAPE, _DTYPE, _STATE, _MEMORY.
@@ -705,10 +811,13 @@ const _SYMBOLS = (
     (_fp_attnroll_config_set_int, :attnroll_config_set_int),
     (_fp_attnroll_config_set_float, :attnroll_config_set_float),
     (_fp_attnroll_config_set_ints, :attnroll_config_set_ints),
+    (_fp_attnroll_config_set_floats, :attnroll_config_set_floats),
     (_fp_attnroll_config_get_int, :attnroll_config_get_int),
     (_fp_attnroll_config_get_float, :attnroll_config_get_float),
     (_fp_attnroll_config_get_ints, :attnroll_config_get_ints),
+    (_fp_attnroll_config_get_floats, :attnroll_config_get_floats),
     (_fp_attnroll_spatial, :attnroll_spatial),
+    (_fp_attnroll_spatial_grad, :attnroll_spatial_grad),
     (_fp_attnroll_select_instance, :attnroll_select_instance),
     (_fp_attnroll_select_shape, :attnroll_select_shape),
     (_fp_attnroll_temporal, :attnroll_temporal),
@@ -717,6 +826,7 @@ const _SYMBOLS = (
     (_fp_attnroll_minmax, :attnroll_minmax),
     (_fp_attnroll_stream_create, :attnroll_stream_create),
     (_fp_attnroll_stream_push, :attnroll_stream_push),
+    (_fp_attnroll_stream_push_grad, :attnroll_stream_push_grad),
     (_fp_attnroll_stream_result, :attnroll_stream_result),
     (_fp_attnroll_stream_info, :attnroll_stream_info),
     (_fp_attnroll_stream_destroy, :attnroll_stream_destroy),

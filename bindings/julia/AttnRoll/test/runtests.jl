@@ -1395,4 +1395,158 @@ end
     end
 end
 
+# The rollout methods (include/attnroll.h, "The pipeline"): the hand-worked cases
+# of tests/test_methods.c.  cjl(flat, dims...) is the Julia array that IS the
+# row-major C array of those dims, so a result's vec is its C flat order.
+cjl(flat, dims...) = reshape(Float64.(flat), reverse(dims)...)
+
+@testset "methods" begin
+    two_heads = cjl([1.0, 0.0, 0.5, 0.5, 0.2, 0.8, 1.0, 0.0], 2, 2, 2)   # C [H=2, N=2, N=2]
+    a = cjl([0.5, 0.5, 0.25, 0.75], 1, 2, 2)
+
+    @testset "max, min, weights" begin
+        R = spatial([two_heads]; head_fusion = :max, out_type = Float64)
+        @test maxdiff(vec(R), [2 / 2.8, 0.8 / 2.8, 0.4, 0.6]) <= 1e-15
+        R = spatial([two_heads]; head_fusion = "min", out_type = Float64)
+        @test maxdiff(vec(R), [1.0, 0.0, 1 / 3, 2 / 3]) <= 1e-15
+        R = spatial([two_heads]; head_fusion = :weights, head_weights = [2.0, -1.0], out_type = Float64)
+        @test maxdiff(vec(R), [1.4, -0.4, 0.0, 1.0]) <= 1e-15
+    end
+
+    @testset "drop tokens, entropy, gradients" begin
+        d = cjl([0.5, 0.25, 0.25, 0.2, 0.4, 0.4, 0.1, 0.3, 0.6], 1, 3, 3)
+        R = spatial([d]; drop_tokens = 1, out_type = Float64)
+        @test size(R) == (2, 2)
+        @test maxdiff(vec(R), [0.75, 0.25, 1 / 6, 5 / 6]) <= 1e-15
+        e = cjl([0.5, 0.5, 0.5, 0.5, 1.0, 0.0, 0.0, 1.0], 2, 2, 2)
+        R = spatial([e]; head_fusion = :entropy, out_type = Float64)
+        @test maxdiff(vec(R), [11 / 12, 1 / 12, 1 / 12, 11 / 12]) <= 1e-9
+        g = cjl([1.0, -1.0, 2.0, 0.0], 1, 2, 2)
+        want = [1.0, 0.0, 1 / 3, 2 / 3]
+        @test maxdiff(vec(spatial([a]; grads = [g], out_type = Float64)), want) <= 1e-15
+        @test maxdiff(vec(spatial([a]; grads = [Float32.(g)], head_fusion = :grad, out_type = Float64)), want) <= 1e-15
+        s = Stream(1, 2; head_fusion = :grad, out_type = Float64)
+        push!(s, a; grad = g)
+        @test maxdiff(vec(result(s)), want) <= 1e-15
+        close(s)
+    end
+
+    @testset "discard and protect (1-based)" begin
+        R = spatial([a]; discard_ratio = 0.5, out_type = Float64)
+        @test maxdiff(vec(R), [1.0, 0.0, 0.125, 0.875]) <= 1e-15
+        @test spatial([a]; discard_ratio = 0.5, protect = [1], out_type = Float64) == R
+        R = spatial([a]; discard_ratio = 0.5, protect = [2], out_type = Float64)
+        @test maxdiff(vec(R), [0.75, 0.25, 0.0, 1.0]) <= 1e-15
+        u = fill(1 / 3, 3, 3, 1)
+        R = spatial([u]; discard_ratio = 0.5, protect = Int[], out_type = Float64)
+        @test maxdiff(vec(R), [1.0, 0.0, 0.0, 0.0, 0.8, 0.2, 1 / 6, 1 / 6, 2 / 3]) <= 1e-15
+    end
+
+    @testset "Chefer rule, cumulative outputs" begin
+        R = spatial([a, a]; rule = :chefer, out_type = Float64)
+        @test maxdiff(vec(R), [2.375, 1.625, 0.8125, 3.1875]) <= 1e-15
+        R = spatial([a, a]; cumulative = true, out_type = Float64)
+        @test size(R) == (2, 2, 2)
+        @test maxdiff(vec(R), [0.75, 0.25, 0.125, 0.875, 0.59375, 0.40625, 0.203125, 0.796875]) <= 1e-15
+        R = spatial([a, a]; cumulative = true, query_rows = [2], out_type = Float64)
+        @test size(R) == (2, 1, 2)
+        @test maxdiff(vec(R), [0.125, 0.875, 0.203125, 0.796875]) <= 1e-15
+        t = cjl([0.5, 0.5, 0.25, 0.75], 2, 2)
+        R = temporal([t, t], 0; rule = :chefer, cumulative = true)
+        @test size(R) == (2, 2, 2)
+        @test maxdiff(vec(R), [1.5, 0.5, 0.25, 1.75, 2.375, 1.625, 0.8125, 3.1875]) <= 1e-15
+        rng = rng_for("cumulative")
+        layers = make_layers(rng; L = 5)
+        C = spatial(layers; cumulative = true, out_type = Float64)
+        @test size(C) == (9, 9, 2, 5)
+        for l in 1:5
+            @test close_enough(C[:, :, :, l], jview(ref_spatial(layers[1:l])))
+        end
+        @test size(spatial(layers; cumulative = true, layer_range = 2:4, drop_tokens = 1)) == (8, 8, 2, 3)
+        @test size(spatial(layers; cumulative = true, order = :math)) == (9, 9, 2, 5)
+    end
+
+    @testset "streaming equals batch" begin
+        rng = rng_for("methods stream")
+        layers = make_layers(rng; L = 4, N = 11)
+        grads = [randn(rng, 11, 11, 3, 2) for _ in 1:4]
+        cases = ((head_fusion = :entropy, drop_tokens = 1, discard_ratio = 0.3, protect = [1, 3]),
+                 (head_fusion = :max, discard_ratio = 0.9, rule = :chefer, cumulative = true),
+                 (head_fusion = :weights, head_weights = [0.5, 2.0, -0.25], cumulative = true),
+                 (head_fusion = :min, drop_tokens = 2, residual = 0.5))
+        for kw in cases
+            batch = spatial(layers; query_rows = [3, 1], kw...)
+            s = Stream(2, 11; query_rows = [3, 1], kw...)
+            for layer in layers
+                push!(s, layer)
+            end
+            @test result(s) == batch
+            close(s)
+        end
+        batch = spatial(layers; grads = grads, rule = :chefer, cumulative = true)
+        s = Stream(2, 11; head_fusion = :grad, rule = :chefer, cumulative = true)
+        for (layer, g) in zip(layers, grads)
+            push!(s, layer; grad = g)
+        end
+        @test result(s) == batch
+        close(s)
+    end
+
+    @testset "edge cases" begin
+        rng = rng_for("methods edges")
+        layers = make_layers(rng; L = 3, N = 7)
+        @test spatial(layers; drop_tokens = 6) == ones(Float32, 1, 1, 2)
+        @test spatial(layers; discard_ratio = 0.0) == spatial(layers)
+        one_head = [x[:, :, 1:1, :] for x in layers]
+        for fusion in (:max, :min, :entropy)
+            @test maxdiff(spatial(one_head; head_fusion = fusion, out_type = Float64),
+                          spatial(one_head; out_type = Float64)) <= 1e-15
+        end
+        same = [cat(x[:, :, 1:1, :], x[:, :, 1:1, :], x[:, :, 2:2, :]; dims = 3) for x in layers]
+        R = spatial(same; head_fusion = :weights, head_weights = [1.0, -1.0, 0.0], out_type = Float64)
+        @test maxdiff(R, repeat(ref_eye(7), 1, 1, 2)) <= 1e-15   # the weights sum to zero
+        bad = copy(layers[1])
+        bad[3, 2, 2, 1] = NaN32
+        R = spatial([bad, layers[2]]; head_fusion = :max, discard_ratio = 0.5)   # no error
+        @test any(x -> x != x, R)
+    end
+
+    @testset "bad keyword values name the keyword" begin
+        layers = make_layers(rng_for("methods errors"); L = 2, N = 6)
+        @test throws(() -> spatial(layers; head_fusion = :median), ATTNROLL_E_ARGUMENT, "head_fusion", ":median")
+        @test throws(() -> spatial(layers; rule = :gradcam), ATTNROLL_E_ARGUMENT, "rule", ":chefer")
+        @test throws(() -> spatial(layers; discard_ratio = 1.0), ATTNROLL_E_ARGUMENT, "discard_ratio", "[0, 1)")
+        @test throws(() -> spatial(layers; drop_tokens = -1), ATTNROLL_E_ARGUMENT, "drop_tokens", "-1")
+        @test throws(() -> spatial(layers; drop_tokens = 6), ATTNROLL_E_ARGUMENT, "drop_tokens",
+                     "ATTNROLL_OPT_DROP_TOKENS: 6")
+        @test throws(() -> spatial(layers; protect = [0]), ATTNROLL_E_ARGUMENT, "protect[1]", "numbered from 1")
+        @test throws(() -> spatial(layers; drop_tokens = 1, discard_ratio = 0.5, protect = [1, 6]),
+                     ATTNROLL_E_ARGUMENT, "protect", "column 5")
+        @test throws(() -> spatial(layers; head_weights = [1.0, 1.0, 1.0]), ATTNROLL_E_ARGUMENT,
+                     "head_weights", ":weights")
+        @test throws(() -> spatial(layers; head_fusion = :weights), ATTNROLL_E_ARGUMENT, "head_weights")
+        @test throws(() -> spatial(layers; head_fusion = :weights, head_weights = [1.0, Inf, 1.0]),
+                     ATTNROLL_E_ARGUMENT, "head_weights[2]", "not finite")
+        @test throws(() -> spatial(layers; head_fusion = :weights, head_weights = [1.0, 2.0]),
+                     ATTNROLL_E_SHAPE, "head_weights", "H = 3")
+        @test throws(() -> spatial(layers; head_fusion = :grad), ATTNROLL_E_ARGUMENT, "grads")
+        @test throws(() -> spatial(layers; grads = layers, head_fusion = :max), ATTNROLL_E_ARGUMENT,
+                     "grads", ":max")
+        @test throws(() -> spatial(layers; grads = layers[1:1]), ATTNROLL_E_ARGUMENT, "1 gradients for 2 layers")
+        @test throws(() -> spatial(layers; grads = [layers[1], layers[2][:, :, 1:2, :]]), ATTNROLL_E_SHAPE,
+                     "grads[1]")
+        @test throws(() -> Stream(2, 6; discard_ratio = -0.5), ATTNROLL_E_ARGUMENT, "discard_ratio")
+        @test throws(() -> Stream(2, 6; drop_tokens = 6), ATTNROLL_E_ARGUMENT, "drop_tokens")
+        s = Stream(2, 6; head_fusion = :grad)
+        @test throws(() -> push!(s, layers[1]), ATTNROLL_E_ARGUMENT, "ATTNROLL_FUSE_GRAD needs gradients")
+        @test throws(() -> push!(s, layers[1]; grad = layers[1][:, :, 1:1, :]), ATTNROLL_E_SHAPE, "grad")
+        push!(s, layers[1]; grad = layers[1])   # still usable
+        @test layers_pushed(s) == 1
+        close(s)
+        s = Stream(2, 6)
+        @test throws(() -> push!(s, layers[1]; grad = layers[1]), ATTNROLL_E_ARGUMENT, "gradients given")
+        close(s)
+    end
+end
+
 end # @testset "AttnRoll"
