@@ -712,6 +712,110 @@ ATTNROLL_API int32_t attnroll_blas_kernel_level(const char *core_name);
  */
 ATTNROLL_API int32_t attnroll_blas_selfcheck(int32_t *passed, double *max_rel_error);
 
+/* ------------------------------------------------------------------------ */
+/* Attention flow                                                            */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Attention flow (Abnar & Zuidema 2020, the second method of the rollout
+ * paper): the maximum flow through the layered attention graph.
+ *
+ * The network, per frame.  Let Abar_0 .. Abar_{L'-1} be the factors M_l of the
+ * layer range [b, e) exactly as the spatial pipeline makes them (steps 1-4 of
+ * "The pipeline": drop tokens, head fusion, discard, rule; L' = e - b, N' = N
+ * - k).  The graph has L'+1 levels 0 .. L' of N' nodes, node (l, i) being token
+ * i after l layers (level 0 is the input, level L' the output).  For every l
+ * in 0 .. L'-1 and i, j there is one arc from (l+1, i) down to (l, j) with
+ * capacity Abar_l[i, j]; there are no other arcs.  For a query row q and a
+ * token j:
+ *   out[f, q, j] = the value of a maximum flow from source (L', q) to sink
+ *                  (0, j) in that network.
+ * With one layer (L' = 1) this is Abar_0[q, j] itself.
+ *
+ * Against rollout: rollout R[q, j] sums the products of the arc weights over
+ * all paths from (L', q) to (0, j) (attention mixed linearly); flow asks how
+ * much of the top node's unit of attention (rows of Abar sum to 1) can reach
+ * token j at all when each arc carries at most its weight, so it is limited
+ * by the narrowest cut between them.  Both are at most 1; flow values are
+ * usually larger and flatter than rollout's, and a token cut off (a zero
+ * column in Abar_0, say) gets 0 in both.
+ *
+ * Exactness: for each frame and source the capacities are scaled so that the
+ * source's total out-capacity U = sum_j Abar_{L'-1}[q, j] becomes 2^61 and
+ * rounded to 64-bit integers; the maximum flow is then computed exactly in
+ * integers (Dinic's algorithm on the dense layered graph) and scaled back
+ * (rounded to the output's precision).  The result is within
+ * (arcs of a minimum cut) * U * 2^-62 of the exact real maximum flow (about
+ * 1e-18 relative for U = 1): far inside 1e-12 relative (F64) or 2e-6 (F32)
+ * for any flow that is not itself near U * 1e-13.  A capacity above U is
+ * clamped to U, which changes no flow value.
+ *
+ * Options: QUERY_ROWS (the sources; empty = every row: N' sources, so N'
+ * times the work of one), LAYER_BEGIN/END, THREADS, RESIDUAL, DROP_TOKENS,
+ * HEAD_FUSION (not GRAD: there is no gradient argument), HEAD_WEIGHTS,
+ * DISCARD_RATIO, PROTECT act as for attnroll_spatial.  RULE must be
+ * ATTNROLL_RULE_ROLLOUT (CHEFER is refused: Chefer's rule adds relevance over
+ * all paths, R <- R + Abar @ R, and its unnormalised factors Abar + r*I are no
+ * flow capacities).  CUMULATIVE must be 0.
+ *
+ * Cost: per frame, the L' factors are made once (as for a rollout); then per
+ * source q and sink j one max flow on (L'-1)*N' + 2 nodes and about
+ * (L'-2)*N'^2 arcs.  Sinks are spread over the workers (ATTNROLL_OPT_THREADS).
+ * Memory: the frame's L' factors (L'*N'^2 doubles) and their integer
+ * capacities ((L'-2)*N'^2 int64), plus 2*(L'-2)*N'^2 int64 per worker.
+ * Typical times on two cores: ViT-B (L = 12, N = 197) CLS flow well under a
+ * second per frame; bench/attnroll_bench --flow measures it.
+ *
+ *   [in]  layers      as for attnroll_spatial ([F,H,N,N] or [H,N,N], any dtype
+ *                     and strides).  Must not be NULL.
+ *   [in]  num_layers  >= 1.
+ *   [in]  config      options, or NULL for the defaults.
+ *   [out] out         F32 or F64, [F, N', N'] (or [N', N'] for 3-D layers);
+ *                     with q query rows [F, q, N'] (or [q, N']).  Must not
+ *                     overlap itself or any layer.
+ * @return ATTNROLL_OK, ATTNROLL_E_ARGUMENT (NULL, counts, layer range, an
+ *         option as for attnroll_spatial, RULE != ROLLOUT, CUMULATIVE != 0, a
+ *         capacity Abar_l[i,j] that is NaN, infinite or negative -- the message
+ *         names the layer, frame, row and column), _SHAPE, _DTYPE, _OVERLAP,
+ *         _MEMORY.  Nothing is written unless it returns ATTNROLL_OK.
+ */
+ATTNROLL_API int32_t attnroll_flow(const attnroll_tensor *layers, int32_t num_layers,
+                                   const attnroll_config *config, const attnroll_tensor *out);
+
+/* ------------------------------------------------------------------------ */
+/* Spectral diagnostics                                                      */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * For measuring how fast token mixing collapses with depth (Dong et al. 2021):
+ * the singular values and the effective rank (Roy & Vetterli 2007) of square
+ * matrices -- a layer's factor, or a partial rollout (ATTNROLL_OPT_CUMULATIVE
+ * or a layer range).
+ *
+ * Both take in = [..., M, M] (rank >= 2, any dtype, any strides) and work on
+ * each M x M matrix of the leading axes: it is copied into a contiguous
+ * working matrix in the output's precision and given to LAPACKE_sgesdd (F32
+ * out) or LAPACKE_dgesdd (F64 out) with jobz = 'N' (values only).  Several
+ * matrices run in parallel, one per worker (OpenBLAS single-threaded, as for
+ * the rollouts); a single matrix runs on OpenBLAS's own threads.  NaN or
+ * infinite entries are refused (ATTNROLL_E_ARGUMENT, naming the matrix and
+ * element): ?gesdd does not handle them.  A LAPACK failure (the bidiagonal QR
+ * iteration not converging) is ATTNROLL_E_INTERNAL with LAPACK's info code in
+ * the message.  out is written only on success and must not overlap in.
+ * @return ATTNROLL_OK, ATTNROLL_E_ARGUMENT (NULL, NaN/Inf), _SHAPE (rank < 2,
+ *         not square, wrong out shape), _DTYPE, _OVERLAP, _MEMORY, _INTERNAL.
+ */
+
+/* Singular values, descending.  out: F32 or F64, [..., M] (the leading axes
+ * of in, then M). */
+ATTNROLL_API int32_t attnroll_singular_values(const attnroll_tensor *in, const attnroll_tensor *out);
+
+/* Effective rank exp(-sum_i p_i ln p_i), p = s / sum(s) over the singular
+ * values s, with 0 ln 0 = 0; an all-zero matrix gives 0, the identity M, a
+ * rank-one matrix 1.  out: F32 or F64, [...] (the leading axes of in), or [1]
+ * when in is a single matrix [M, M].  The logarithms run in double. */
+ATTNROLL_API int32_t attnroll_effective_rank(const attnroll_tensor *in, const attnroll_tensor *out);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

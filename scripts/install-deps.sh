@@ -12,6 +12,7 @@ set -eu
 # g++, gcc, make, cmake       the C++17 library, the C99 tests and examples
 # pkg-config                  finds OpenBLAS and cmocka; the pkg-config consumer test
 # libopenblas-dev             BLAS (attnroll calls openblas_set_num_threads)
+# liblapacke-dev              LAPACKE: attnroll_singular_values / _effective_rank (?gesdd)
 # libcmocka-dev               the C unit tests
 # binutils                    nm, readelf: the exports test
 # python3-numpy, python3-pytest  the Python binding tests (run with /usr/bin/python3)
@@ -20,6 +21,8 @@ set -eu
 # cargo                       the Rust binding (Debian's rustc 1.63)
 # nodejs, npm                 the Julia syntax check (tree-sitter-julia from the npm registry)
 # strace                      counts the tool's re-executions (--blas-core test)
+# clang, libclang-rt-14-dev   the clang build and the libFuzzer targets (fuzz/: libFuzzer,
+#                             ASan/UBSan runtimes for clang)
 # python3-distributed, python3-dask  attnroll.distributed: the tool on Dask workers (named
 #                             both, as issue 14 asks; distributed depends on dask anyway)
 # python3-torch, python3-torchvision  the Python binding's real-model test (vit_b_16's
@@ -27,7 +30,8 @@ set -eu
 #                             without them).  Large: 144 MB to download, 614 MB installed,
 #                             about a minute to install; the test takes about 10 s
 #                             (about 35 s under ASan).
-PACKAGES="g++ gcc make cmake pkg-config libopenblas-dev libcmocka-dev binutils python3-numpy python3-pytest python3-pip python3-setuptools python3-wheel libzip-dev libpng-dev nlohmann-json3-dev cargo nodejs npm strace python3-distributed python3-dask python3-torch python3-torchvision"
+# python3-networkx            the oracle (maximum_flow_value) of the attention-flow tests
+PACKAGES="g++ gcc make cmake pkg-config libopenblas-dev liblapacke-dev libcmocka-dev binutils python3-numpy python3-pytest python3-pip python3-setuptools python3-wheel libzip-dev libpng-dev nlohmann-json3-dev cargo nodejs npm strace clang libclang-rt-14-dev python3-distributed python3-dask python3-torch python3-torchvision python3-networkx"
 
 if [ "${1-}" = --list ]; then
     echo "$PACKAGES"

@@ -11,6 +11,7 @@
 #include "error.hpp"
 #include "post.hpp"
 #include "rollout.hpp"
+#include "spectral.hpp"
 #include "stream.hpp"
 
 namespace {
@@ -216,6 +217,21 @@ int32_t attnroll_column_mean(const attnroll_tensor *in, const attnroll_tensor *o
 
 int32_t attnroll_minmax(const attnroll_tensor *in, const attnroll_tensor *out) {
     return guarded([&] { attnroll::minmax(in, out); });
+}
+
+/* ---- attention flow and spectra ---- */
+
+int32_t attnroll_flow(const attnroll_tensor *layers, int32_t num_layers, const attnroll_config *config,
+                      const attnroll_tensor *out) {
+    return guarded([&] { attnroll::flow(layers, num_layers, config, out); });
+}
+
+int32_t attnroll_singular_values(const attnroll_tensor *in, const attnroll_tensor *out) {
+    return guarded([&] { attnroll::singular_values(in, out); });
+}
+
+int32_t attnroll_effective_rank(const attnroll_tensor *in, const attnroll_tensor *out) {
+    return guarded([&] { attnroll::effective_rank(in, out); });
 }
 
 /* ---- streaming ---- */
