@@ -6,6 +6,14 @@
 // reference to ~1e-16; the float version uses four (~1e-7 relative).
 // Positive normal x only on the fast path; x = 0 gives -inf, x < 0 or NaN
 // gives NaN, +inf gives +inf, a positive subnormal is treated as DBL_MIN/FLT_MIN.
+//
+// No branch: the polynomial is always evaluated and the special cases are
+// merged in by bit masks.  GCC turns a select of the result into a branch
+// around the division (which may trap), and then cannot vectorise; 64-bit
+// integer compares have no SSE2 form either, hence the double compares.
+// (GCC 12 still leaves the double version scalar on plain SSE2: it cannot
+// widen a compare of doubles to a 64-bit mask there; the float one, which the
+// F32 outputs use, runs four to a vector.)
 #pragma once
 
 #include <cstdint>
@@ -14,56 +22,58 @@
 
 namespace attnroll {
 
+template <class T, class U>
+inline T bits_to(U u) {
+    T t;
+    std::memcpy(&t, &u, sizeof t);
+    return t;
+}
+
 inline double fast_log(double x) {
-    uint64_t bits;
-    std::memcpy(&bits, &x, sizeof bits);
+    // Positive subnormals (and 0, negatives, NaN: replaced below) as DBL_MIN.
+    // Every select is a bit mask (see above).
+    const uint64_t normal = 0 - static_cast<uint64_t>(x > 2.2250738585072014e-308);  // all ones or zero
+    const uint64_t b = (bits_to<uint64_t>(x) & normal) | (0x0010000000000000ull & ~normal);
     // The exponent field as an exact double: 2^52 + field, minus 2^52.
-    const uint64_t field_bits = 0x4330000000000000ull | (bits >> 52 & 0x7ff);
-    double field;
-    std::memcpy(&field, &field_bits, sizeof field);
-    double e = field - 4503599627370496.0 - 1023.0;
-    const uint64_t mant_bits = (bits & 0x000fffffffffffffull) | 0x3ff0000000000000ull;
-    double m;
-    std::memcpy(&m, &mant_bits, sizeof m);
-    const bool big = m > 1.4142135623730951;
-    m = big ? m * 0.5 : m;
-    e = big ? e + 1.0 : e;
+    const double field = bits_to<double>(0x4330000000000000ull | (b >> 52 & 0x7ff));
+    const uint64_t mant = b & 0x000fffffffffffffull;
+    // m > sqrt(2): halve m, bump e.
+    const uint64_t big = 0 - static_cast<uint64_t>(bits_to<double>(mant | 0x3ff0000000000000ull) > 1.4142135623730951);
+    const double e = field - 4503599627370496.0 - 1023.0 + bits_to<double>(0x3ff0000000000000ull & big);
+    const double m = bits_to<double>(mant | (0x3ff0000000000000ull - (0x0010000000000000ull & big)));
     const double f = m - 1.0, s = f / (2.0 + f), z = s * s, w = z * z;
     const double t1 = w * (3.999999999940941908e-01 + w * (2.222219843214978396e-01 + w * 1.531383769920937332e-01));
     const double t2 = z * (6.666666666666735130e-01 +
                            w * (2.857142874366239149e-01 + w * (1.818357216161805012e-01 + w * 1.479819860511658591e-01)));
     const double r = t1 + t2, hfsq = 0.5 * f * f;
     const double y = e * 6.93147180369123816490e-01 - ((hfsq - (s * (hfsq + r) + e * 1.90821492927058770002e-10)) - f);
+    // Positive and finite: y.  Else +inf -> +inf, +-0 -> -inf, negative or NaN -> NaN.
     const double inf = std::numeric_limits<double>::infinity();
-    return x >= 2.2250738585072014e-308 && x < inf ? y
-           : x == inf                              ? inf
-           : x == 0.0                              ? -inf
-                                                   : std::numeric_limits<double>::quiet_NaN();
+    const uint64_t is_inf = 0 - static_cast<uint64_t>(x == inf), is_zero = 0 - static_cast<uint64_t>(x == 0.0);
+    const uint64_t special = (0x7ff0000000000000ull & is_inf) | (0xfff0000000000000ull & is_zero) |
+                             (0x7ff8000000000000ull & ~(is_inf | is_zero));
+    const uint64_t fast = 0 - static_cast<uint64_t>((x > 0.0) & (x < inf));
+    return bits_to<double>((bits_to<uint64_t>(y) & fast) | (special & ~fast));
 }
 
 inline float fast_log(float x) {
-    uint32_t bits;
-    std::memcpy(&bits, &x, sizeof bits);
-    const uint32_t field_bits = 0x4b000000u | (bits >> 23 & 0xff);
-    float field;
-    std::memcpy(&field, &field_bits, sizeof field);
-    float e = field - 8388608.0f - 127.0f;
-    const uint32_t mant_bits = (bits & 0x007fffffu) | 0x3f800000u;
-    float m;
-    std::memcpy(&m, &mant_bits, sizeof m);
-    const bool big = m > 1.41421356f;
-    m = big ? m * 0.5f : m;
-    e = big ? e + 1.0f : e;
+    const uint32_t normal = 0 - static_cast<uint32_t>(x > 1.17549435e-38f);
+    const uint32_t b = (bits_to<uint32_t>(x) & normal) | (0x00800000u & ~normal);
+    const float field = bits_to<float>(0x4b000000u | (b >> 23 & 0xff));
+    const uint32_t mant = b & 0x007fffffu;
+    const uint32_t big = 0 - static_cast<uint32_t>(bits_to<float>(mant | 0x3f800000u) > 1.41421356f);
+    const float e = field - 8388608.0f - 127.0f + bits_to<float>(0x3f800000u & big);
+    const float m = bits_to<float>(mant | (0x3f800000u - (0x00800000u & big)));
     const float f = m - 1.0f, s = f / (2.0f + f), z = s * s, w = z * z;
     const float t1 = w * (0.40000972152f + w * 0.24279078841f);
     const float t2 = z * (0.66666662693f + w * 0.28498786688f);
     const float r = t1 + t2, hfsq = 0.5f * f * f;
     const float y = e * 6.9313812256e-01f - ((hfsq - (s * (hfsq + r) + e * 9.0580006145e-06f)) - f);
     const float inf = std::numeric_limits<float>::infinity();
-    return x >= 1.17549435e-38f && x < inf ? y
-           : x == inf                      ? inf
-           : x == 0.0f                     ? -inf
-                                           : std::numeric_limits<float>::quiet_NaN();
+    const uint32_t is_inf = 0 - static_cast<uint32_t>(x == inf), is_zero = 0 - static_cast<uint32_t>(x == 0.0f);
+    const uint32_t special = (0x7f800000u & is_inf) | (0xff800000u & is_zero) | (0x7fc00000u & ~(is_inf | is_zero));
+    const uint32_t fast = 0 - static_cast<uint32_t>((x > 0.0f) & (x < inf));
+    return bits_to<float>((bits_to<uint32_t>(y) & fast) | (special & ~fast));
 }
 
 }  // namespace attnroll

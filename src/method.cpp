@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include "discard.hpp"
 #include "entropy.hpp"
@@ -12,10 +13,61 @@ namespace {
 // Rows fused together: each head's stretch of them is read in one go while
 // the chunk's partial results stay in cache (as average_rows does).
 constexpr int64_t kChunk = 32;
+// Heads combined per pass over a chunk, as average_rows' kGroup.
+constexpr int kGroup = 4;
+
+enum class Op { Sum, Max, Min };
 
 // Element-wise max/min that keep a NaN they meet, whichever side it is on.
 template <class T> inline T keep_max(T acc, T x) { return (x > acc || x != x) ? x : acc; }
 template <class T> inline T keep_min(T acc, T x) { return (x < acc || x != x) ? x : acc; }
+template <Op O, class T> inline T join(T a, T b) {
+    return O == Op::Sum ? a + b : O == Op::Max ? keep_max(a, b) : keep_min(a, b);
+}
+
+// acc[j] (= | op=) op over g of x[g][j]*s[g], or with gradients of
+// max(x[g][j]*s[g]*gr[g][j], 0) (a NaN product kept).  Contiguous rows of T
+// only, so it vectorises; every dtype and layout reaches it the same way.
+template <class T, Op O, bool Grad, int G>
+void combine(const T *const *x, const T *s, const T *const *gr, int64_t n, T *acc, bool first) {
+    for (int64_t j = 0; j < n; ++j) {
+        T c = T(0);
+        for (int g = 0; g < G; ++g) {
+            T v = x[g][j] * s[g];
+            if (Grad) {
+                v *= gr[g][j];
+                v = (v > T(0) || v != v) ? v : T(0);
+            }
+            c = g == 0 ? v : join<O>(c, v);
+        }
+        acc[j] = first ? c : join<O>(acc[j], c);
+    }
+}
+
+template <class T, Op O, bool Grad>
+void combine_any(int g, const T *const *x, const T *s, const T *const *gr, int64_t n, T *acc, bool first) {
+    switch (g) {
+        case 1: combine<T, O, Grad, 1>(x, s, gr, n, acc, first); break;
+        case 2: combine<T, O, Grad, 2>(x, s, gr, n, acc, first); break;
+        case 3: combine<T, O, Grad, 3>(x, s, gr, n, acc, first); break;
+        default: combine<T, O, Grad, 4>(x, s, gr, n, acc, first); break;
+    }
+}
+
+template <class T> constexpr int32_t dtype_of() { return sizeof(T) == 4 ? ATTNROLL_F32 : ATTNROLL_F64; }
+
+// Row i of head h of frame f as contiguous T: the input itself when it
+// already is (and aligned), else converted into `room`.
+template <class T>
+const T *row_of(const LayerView &v, int64_t f, int64_t h, int64_t i, T *room) {
+    if (v.dtype == dtype_of<T>() && v.col_stride == 1) {
+        const char *p = v.base + static_cast<int64_t>(sizeof(T)) *
+                                     (f * v.frame_stride + v.offsets[static_cast<size_t>(h)] + i * v.row_stride);
+        if (reinterpret_cast<uintptr_t>(p) % alignof(T) == 0) return reinterpret_cast<const T *>(p);
+    }
+    load_row(v, f, h, i, room);
+    return room;
+}
 }  // namespace
 
 Method method_of(const attnroll_config &config, int64_t kept) {
@@ -50,60 +102,52 @@ bool LayerFuser<T>::whole_frame() const {
     return m_.fusion == ATTNROLL_FUSE_ENTROPY || m_.discard > 0.0;
 }
 
-// Step 1's re-normalisation happens per head and row, as the row is read.
+// Heads [h0, h1) of rows [r0, r1) into dst, scaled by weights[h] (or 1) and
+// step 1's 1/row sum; the first head overwrites.  Heads go kGroup at a time
+// over chunks of rows, as in average_rows.
 template <class T>
-void LayerFuser<T>::load(const LayerView &v, int64_t f, int64_t h, int64_t i, T *row) const {
-    load_row(v, f, h, i, row);
-    if (m_.drop == 0 || &v != &a_) return;  // gradients are cut, not rescaled
-    const T sum = row_sum(row, v.cols);
-    if (sum == T(0)) return;
-    for (int64_t j = 0; j < v.cols; ++j) row[j] /= sum;
+void LayerFuser<T>::fuse_heads(int64_t f, int64_t r0, int64_t r1, int64_t h0, int64_t h1, const double *weights,
+                               T *dst, int64_t ld) const {
+    const int64_t n = a_.cols;
+    std::vector<T> room(static_cast<size_t>(2 * kGroup * n));
+    for (int64_t c0 = r0; c0 < r1; c0 += kChunk) {
+        const int64_t c1 = std::min(c0 + kChunk, r1);
+        for (int64_t h = h0; h < h1; h += kGroup) {
+            const int g = static_cast<int>(std::min<int64_t>(kGroup, h1 - h));
+            for (int64_t i = c0; i < c1; ++i) {
+                const T *x[kGroup], *gr[kGroup] = {};
+                T s[kGroup];
+                for (int k = 0; k < g; ++k) {
+                    x[k] = row_of(a_, f, h + k, i, room.data() + k * n);
+                    if (g_) gr[k] = row_of(*g_, f, h + k, i, room.data() + (kGroup + k) * n);
+                    s[k] = weights ? static_cast<T>(weights[h + k]) : T(1);
+                    if (m_.drop > 0) {  // gradients are cut, not rescaled
+                        const T sum = row_sum(x[k], n);
+                        if (sum != T(0)) s[k] /= sum;  // a zero sum divides by 1
+                    }
+                }
+                T *acc = dst + (i - r0) * ld;
+                const bool first = h == 0;
+                switch (m_.fusion) {
+                    case ATTNROLL_FUSE_MAX: combine_any<T, Op::Max, false>(g, x, s, gr, n, acc, first); break;
+                    case ATTNROLL_FUSE_MIN: combine_any<T, Op::Min, false>(g, x, s, gr, n, acc, first); break;
+                    case ATTNROLL_FUSE_GRAD: combine_any<T, Op::Sum, true>(g, x, s, gr, n, acc, first); break;
+                    default: combine_any<T, Op::Sum, false>(g, x, s, gr, n, acc, first); break;
+                }
+            }
+        }
+    }
 }
 
 template <class T>
-void LayerFuser<T>::fuse(int64_t f, int64_t r0, int64_t r1, const double *weights, T *dst, int64_t ld) const {
+void LayerFuser<T>::fuse(int64_t f, int64_t r0, int64_t r1, T *dst, int64_t ld) const {
     const int64_t n = a_.cols, heads = static_cast<int64_t>(a_.offsets.size());
     if (m_.fusion == ATTNROLL_FUSE_MEAN && m_.drop == 0) {
         // The spec's own case: the grouped-heads loop of fuse.cpp.
         average_rows(a_, f, r0, r1, dst, ld);
         return;
     }
-    std::vector<T> row(static_cast<size_t>(n)), grad(g_ ? static_cast<size_t>(n) : 0);
-    for (int64_t c0 = r0; c0 < r1; c0 += kChunk) {
-        const int64_t c1 = std::min(c0 + kChunk, r1);
-        for (int64_t h = 0; h < heads; ++h) {
-            const T w = weights ? static_cast<T>(weights[h]) : T(1);
-            for (int64_t i = c0; i < c1; ++i) {
-                T *acc = dst + (i - r0) * ld;
-                load(a_, f, h, i, row.data());
-                const T *x = row.data();
-                switch (m_.fusion) {
-                    case ATTNROLL_FUSE_MAX:
-                        if (h == 0) std::copy(x, x + n, acc);
-                        else for (int64_t j = 0; j < n; ++j) acc[j] = keep_max(acc[j], x[j]);
-                        break;
-                    case ATTNROLL_FUSE_MIN:
-                        if (h == 0) std::copy(x, x + n, acc);
-                        else for (int64_t j = 0; j < n; ++j) acc[j] = keep_min(acc[j], x[j]);
-                        break;
-                    case ATTNROLL_FUSE_GRAD: {
-                        load(*g_, f, h, i, grad.data());
-                        const T *gr = grad.data();
-                        for (int64_t j = 0; j < n; ++j) {
-                            const T v = x[j] * gr[j];
-                            const T pos = (v > T(0) || v != v) ? v : T(0);
-                            acc[j] = h == 0 ? pos : acc[j] + pos;
-                        }
-                        break;
-                    }
-                    default:  // MEAN (summed here, divided below), WEIGHTS, ENTROPY
-                        if (h == 0) for (int64_t j = 0; j < n; ++j) acc[j] = w * x[j];
-                        else for (int64_t j = 0; j < n; ++j) acc[j] += w * x[j];
-                        break;
-                }
-            }
-        }
-    }
+    fuse_heads(f, r0, r1, 0, heads, m_.fusion == ATTNROLL_FUSE_WEIGHTS ? m_.weights.data() : nullptr, dst, ld);
     if (m_.fusion == ATTNROLL_FUSE_MEAN || m_.fusion == ATTNROLL_FUSE_GRAD) {
         const T inv = static_cast<T>(1.0 / static_cast<double>(heads));
         for (int64_t i = r0; i < r1; ++i)
@@ -111,25 +155,33 @@ void LayerFuser<T>::fuse(int64_t f, int64_t r0, int64_t r1, const double *weight
     }
 }
 
-// softmax(-e_h) over the heads of frame f, e_h the mean row entropy.
+// sum_h w_h A_h with w = softmax(-e), e_h the mean row entropy of head h.
+// Each head is read twice, its entropy and then its share of the map, but
+// the second read comes from cache: heads go a few at a time, their weights
+// unnormalised (exp(-e_h - top), top from the first heads; e_h lies in
+// [0, ln N] for A >= 0) and the map is divided by the weights' sum at the
+// end.  Entropies use the rows as read: p = row/sum(row) is the same after
+// step 1's re-normalisation.
 template <class T>
-std::vector<double> LayerFuser<T>::entropy_weights(int64_t f) const {
+void LayerFuser<T>::fuse_entropy(int64_t f, T *dst) const {
+    constexpr int64_t kHeadsCached = 2;  // their planes stay in L2 with dst
     const int64_t n = a_.cols, heads = static_cast<int64_t>(a_.offsets.size());
-    std::vector<T> row(static_cast<size_t>(n));
+    std::vector<T> room(static_cast<size_t>(n));
     std::vector<double> w(static_cast<size_t>(heads));
-    for (int64_t h = 0; h < heads; ++h) {
-        T total = 0;
-        for (int64_t i = 0; i < a_.rows; ++i) {
-            load(a_, f, h, i, row.data());
-            total += row_entropy(row.data(), n);
+    double top = 0, total = 0;
+    for (int64_t h0 = 0; h0 < heads; h0 += kHeadsCached) {
+        const int64_t h1 = std::min(h0 + kHeadsCached, heads);
+        for (int64_t h = h0; h < h1; ++h) {
+            T e = 0;
+            for (int64_t i = 0; i < a_.rows; ++i) e += row_entropy(row_of(a_, f, h, i, room.data()), n);
+            w[static_cast<size_t>(h)] = -static_cast<double>(e) / static_cast<double>(a_.rows);
         }
-        w[static_cast<size_t>(h)] = -static_cast<double>(total) / static_cast<double>(a_.rows);
+        if (h0 == 0) top = *std::max_element(w.begin(), w.begin() + h1);
+        for (int64_t h = h0; h < h1; ++h) total += (w[static_cast<size_t>(h)] = std::exp(w[static_cast<size_t>(h)] - top));
+        fuse_heads(f, 0, n, h0, h1, w.data(), dst, n);
     }
-    const double top = *std::max_element(w.begin(), w.end());
-    double sum = 0;
-    for (double &x : w) sum += (x = std::exp(x - top));
-    for (double &x : w) x /= sum;
-    return w;
+    const T inv = static_cast<T>(1.0 / total);
+    for (int64_t j = 0; j < n * n; ++j) dst[j] *= inv;
 }
 
 template <class T>
@@ -143,18 +195,17 @@ void LayerFuser<T>::apply_rule(T *row, int64_t i) const {
 
 template <class T>
 void LayerFuser<T>::rows(int64_t f, int64_t r0, int64_t r1, T *dst, int64_t ld) const {
-    fuse(f, r0, r1, m_.fusion == ATTNROLL_FUSE_WEIGHTS ? m_.weights.data() : nullptr, dst, ld);
+    fuse(f, r0, r1, dst, ld);
     for (int64_t i = r0; i < r1; ++i) apply_rule(dst + (i - r0) * ld, i);
 }
 
 template <class T>
 void LayerFuser<T>::frame(int64_t f, T *dst) const {
     const int64_t n = a_.cols;
-    std::vector<double> entropy;
-    if (m_.fusion == ATTNROLL_FUSE_ENTROPY) entropy = entropy_weights(f);
-    fuse(f, 0, n, m_.fusion == ATTNROLL_FUSE_ENTROPY ? entropy.data()
-                  : m_.fusion == ATTNROLL_FUSE_WEIGHTS ? m_.weights.data() : nullptr,
-         dst, n);
+    if (m_.fusion == ATTNROLL_FUSE_ENTROPY)
+        fuse_entropy(f, dst);
+    else
+        fuse(f, 0, n, dst, n);
     if (m_.discard > 0.0) discard_smallest(dst, n, m_.discard, m_.protect);
     for (int64_t i = 0; i < n; ++i) apply_rule(dst + i * n, i);
 }

@@ -43,9 +43,10 @@ public:
     void frame(int64_t f, T *dst) const;
 
 private:
-    void fuse(int64_t f, int64_t r0, int64_t r1, const double *weights, T *dst, int64_t ld) const;
-    void load(const LayerView &v, int64_t f, int64_t h, int64_t i, T *row) const;
-    std::vector<double> entropy_weights(int64_t f) const;
+    void fuse_heads(int64_t f, int64_t r0, int64_t r1, int64_t h0, int64_t h1, const double *weights, T *dst,
+                    int64_t ld) const;
+    void fuse(int64_t f, int64_t r0, int64_t r1, T *dst, int64_t ld) const;
+    void fuse_entropy(int64_t f, T *dst) const;
     void apply_rule(T *row, int64_t i) const;
 
     const LayerView &a_;
