@@ -22,6 +22,8 @@
  * run the numpy transcription of the spec (bench/numpy_spec.py) to compare.
  *
  *   attnroll_bench [--frames F] [--reps R] [--threads T] [--quick] [--numpy]
+ *   attnroll_bench --flow [--reps R] [--threads T]   (bench_flow.c: attention flow and
+ *                 singular values beside networkx and numpy)
  *
  * Linux/POSIX only (fork, getrusage, pthreads).
  */
@@ -43,6 +45,7 @@
 #include <unistd.h>
 
 #include "attnroll.h"
+#include "bench_flow.h"
 #include "blas_autofix.h"
 #include "parse_long.h"
 #include "synth.h"
@@ -536,7 +539,7 @@ static int run_numpy(long frames, const char *script, double *ms64, double *ms32
 
 typedef struct bench_options {
     long frames, reps, threads, mem_frames;
-    int quick, numpy, frames_given, reps_given;
+    int quick, numpy, flow, frames_given, reps_given;
     const char *blas_core;
 } bench_options;
 
@@ -553,6 +556,9 @@ static void usage(FILE *to)
             "  --quick      small smoke run: 1 frame, 3 repetitions, smaller memory test\n"
             "  --numpy      also run %s\n"
             "               with /usr/bin/python3 and print the speed-up\n"
+            "  --flow       instead of the rollout cases: attention flow (ViT-B and ViT-L CLS)\n"
+            "               and singular values (433 x 433) beside networkx and numpy\n"
+            "               (bench/flow_reference.py); --reps R repetitions (default 3)\n"
             "  --blas-core  OpenBLAS kernel, as for the attnroll tool: auto (default) re-runs\n"
             "               the benchmark with OPENBLAS_CORETYPE set when OpenBLAS picked a\n"
             "               kernel below the CPU's; keep runs what OpenBLAS picked; NAME forces it\n",
@@ -575,6 +581,9 @@ static int parse_args(int argc, char **argv, bench_options *o)
             continue;
         } else if (strcmp(opt, "--numpy") == 0) {
             o->numpy = 1;
+            continue;
+        } else if (strcmp(opt, "--flow") == 0) {
+            o->flow = 1;
             continue;
         } else if (strcmp(opt, "--blas-core") == 0 || strncmp(opt, "--blas-core=", 12) == 0) {
             /* applied by blas_autofix before anything else runs */
@@ -753,6 +762,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (o.flow) return bench_flow_run(o.reps_given ? o.reps : 3, o.threads, ATTNROLL_FLOW_HELPER, blas_autofix_summary());
     memset(&b, 0, sizeof b);
 
     /* ---- what we run on ---- */
