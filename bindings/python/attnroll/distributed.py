@@ -699,7 +699,8 @@ def main(argv=None):
     else:
         n = args.local_workers or _cores()
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None)
+                               # dashboard_address=None still serves HTTP on every interface
+                               dashboard_address="127.0.0.1:0", worker_dashboard_address="127.0.0.1:0")
         client = Client(cluster)
         if args.command == "spatial" and "threads" not in opts:
             opts["threads"] = max(1, _cores() // n)

@@ -36,12 +36,51 @@ def tool():
 @pytest.fixture(scope="module")
 def client():
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address=None, silence_logs=50)
+                                       # dashboard_address=None still serves HTTP on every interface
+                                       dashboard_address="127.0.0.1:0",
+                                       worker_dashboard_address="127.0.0.1:0", silence_logs=50)
     c = distributed.Client(cluster)
     c.wait_for_workers(2, timeout=60)
     yield c
     c.close()
     cluster.close()
+
+
+def listening_addresses(pids):
+    """(address, port) of every listening TCP socket the processes own, from
+    /proc (no psutil): the sockets' inodes, matched in /proc/net/tcp{,6}."""
+    inodes = set()
+    for pid in pids:
+        fd_dir = f"/proc/{pid}/fd"
+        for fd in os.listdir(fd_dir):
+            try:
+                target = os.readlink(os.path.join(fd_dir, fd))
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    found = []
+    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[3] != "0A" or fields[9] not in inodes:  # 0A: LISTEN
+                    continue
+                address, port = fields[1].split(":")
+                found.append((address, int(port, 16)))
+    return found
+
+
+def test_cluster_listens_on_loopback_only(client):
+    """Scheduler, workers, nannies and their dashboards: nothing listens on
+    another interface (LocalCluster's dashboard_address=None alone would)."""
+    pids = {os.getpid()} | set(client.run(os.getpid).values())
+    pids |= {int(open(f"/proc/{p}/stat").read().split()[3]) for p in set(pids) - {os.getpid()}}  # the nannies
+    addresses = listening_addresses(pids)
+    assert addresses, "found no listening socket at all: the check itself is broken"
+    loopback = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1, ::1 (as /proc writes them)
+    others = [(a, p) for a, p in addresses if a not in loopback]
+    assert not others, f"listening beyond loopback: {others}"
 
 
 # ---------------------------------------------------------------------------
