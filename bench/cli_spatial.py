@@ -15,7 +15,8 @@ a slow spell of a shared machine touches all three alike:
                file just before (only the push and result calls are timed):
                the library's streaming figure on these arrays;
   tool         `attnroll spatial` on the directory, everything included
-               (start-up, reading, rollout, the .npz and the PNG heat maps).
+               (start-up, reading with the CRC-32 check, rollout, the .npz and
+               the PNG heat maps), and the same with --no-crc.
 
 It also prints the streaming figure for one array pushed 24 times, which is
 what a benchmark reusing one buffer would see (real layers are each new
@@ -225,13 +226,14 @@ def main():
     buffer = bytearray(1 << 24)
     read_floor(paths, buffer)  # into the page cache
 
-    floors, streams, tools, peak = [], [], [], 0
+    floors, streams, tools, tools_no_crc, peak = [], [], [], [], 0
     tool(args.tool, data, out, tool_env)  # warm-up: the executable and libraries
     for _ in range(args.reps):
         floors.append(read_floor(paths, buffer))
         streams.append(streaming(paths, frames))
         seconds, rss = tool(args.tool, data, out, tool_env)
         tools.append(seconds)
+        tools_no_crc.append(tool(args.tool, data, out, tool_env, ["--no-crc"])[0])
         peak = max(peak, rss)
     one_array = streaming_one_array(paths[0], frames)
 
@@ -242,6 +244,7 @@ def main():
     read = summary("read floor (the layer files, page cache)", floors, frames)
     ref = summary("library streaming (the same layers)", streams, frames)
     tool_ms = summary("attnroll spatial (files in page cache)", tools, frames, ref)
+    summary("attnroll spatial --no-crc (no CRC-32 check)", tools_no_crc, frames, ref)
     print(f"{'(library streaming, one array pushed 24x)':<44} {one_array / frames * 1e3:14.1f} ms/frame")
     # The tool maps the stored layers in place, so its floor is the streaming
     # figure itself; a tool that copied the files (pread, np.load) would also

@@ -19,10 +19,13 @@
 #include <thread>
 #include <vector>
 
+#include <zlib.h>
+
 #include "cli_error.hpp"
 #include "formats/npy.hpp"
 #include "formats/npz.hpp"
 #include "io/atomic_file.hpp"
+#include "io/crc32.hpp"
 #include "io/file_map.hpp"
 #include "io/file_read.hpp"
 #include "outputs.hpp"
@@ -485,6 +488,27 @@ void test_mapped_ranges(const std::string &dir) {
     still.check();
 }
 
+// CRC-32: the folding paths (16-byte, 64-byte and 256-byte steps, any
+// alignment) give zlib's values, and joining gives the CRC of the whole.
+void test_crc32() {
+    std::vector<unsigned char> bytes(70000);
+    uint32_t seed = 12345;
+    for (unsigned char &b : bytes) {
+        seed = seed * 1664525u + 1013904223u;
+        b = static_cast<unsigned char>(seed >> 24);
+    }
+    for (size_t size : {size_t{0}, size_t{1}, size_t{15}, size_t{16}, size_t{63}, size_t{64}, size_t{65}, size_t{255},
+                        size_t{256}, size_t{257}, size_t{1000}, size_t{4096}, size_t{65535}})
+        for (size_t offset = 0; offset < 4; ++offset) {
+            const unsigned char *p = bytes.data() + offset * 7;
+            CHECK(cli::crc32_update(0, p, size) == crc32_z(0, p, size));
+            CHECK(cli::crc32_update(0xdeadbeef, p, size) == crc32_z(0xdeadbeef, p, size));
+        }
+    const uint32_t a = cli::crc32_update(0, bytes.data(), 3000), b = cli::crc32_update(0, bytes.data() + 3000, 60000);
+    CHECK(cli::crc32_join(a, b, 60000) == crc32_z(0, bytes.data(), 63000));
+    CHECK(cli::crc32_update(0, "123456789", 9) == 0xcbf43926u);  // the standard check value
+}
+
 // Outputs: refused as a set before anything is written; the writers' first
 // error comes back once the others have finished.
 void test_outputs(const std::string &dir) {
@@ -548,6 +572,7 @@ int main(int argc, char **argv) {
         test_files(dir);
         test_ranges(dir);
         test_mapped_ranges(dir);
+        test_crc32();
         test_outputs(dir);
         test_parallel_for();
         test_png(dir);

@@ -86,3 +86,32 @@ def test_a_layer_number_too_large_for_any_integer_names_the_file(tmp_path):
         assert name in err and "layer number 123456789012345678901 is too large" in err, err
         assert "stol" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_corrupted_stored_layer_is_refused_by_its_crc(tmp_path):
+    """A stored member read a frame at a time (no libzip read) is still checked
+    against the CRC-32 the archive records, as np.load checks it."""
+    rng = np.random.default_rng(5)
+    layers = []
+    for l in range(2):
+        a = rng.random((3, 2, 9, 9), dtype=np.float32)
+        a /= a.sum(-1, keepdims=True)
+        path = tmp_path / f"video_1_frames0-2_backbone_vit_layer_{l}_attn.npz"
+        np.savez(path, attention_weights=a)
+        layers.append(path)
+    out = tmp_path / "out"
+    rc, err, _ = run_measured(["spatial", tmp_path, "-o", out, "--grid", "2x4", "--quiet"])
+    assert rc == 0, err
+    # flip one bit in the elements of frame 1 of layer 1 (a float stays a float)
+    data = bytearray(layers[1].read_bytes())
+    at = data.find(b"\x93NUMPY") + 128 + 2 * 9 * 9 * 4 + 17
+    data[at] ^= 0x01
+    layers[1].write_bytes(bytes(data))
+    out2 = tmp_path / "out2"
+    rc, err, _ = run_measured(["spatial", tmp_path, "-o", out2, "--grid", "2x4", "--quiet"])
+    assert rc == 1, err
+    assert layers[1].name in err and "attention_weights is corrupted (CRC-32" in err, err
+    assert not any(p.is_file() and p.name != "attnroll_run.json" for p in out2.rglob("*")) if out2.exists() else True
+    # --no-crc: the user's choice of speed over the check
+    rc, err, _ = run_measured(["spatial", tmp_path, "-o", tmp_path / "out3", "--grid", "2x4", "--quiet", "--no-crc"])
+    assert rc == 0, err

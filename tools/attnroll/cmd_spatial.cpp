@@ -22,6 +22,7 @@
 #include "formats/npy.hpp"
 #include "formats/npz.hpp"
 #include "formats/png.hpp"
+#include "io/crc32.hpp"
 #include "io/file_map.hpp"
 #include "io/output_lock.hpp"
 #include "io/file_read.hpp"
@@ -53,7 +54,8 @@ const char *kSpatialHelp =
     "default heads are averaged (the spec's rollout); the method options below select\n"
     "the other methods of attnroll.h's pipeline. The users' newest spatial_rollout.py\n"
     "is --heads entropy --drop-tokens 1. Stored (np.savez) C-order layers are read in\n"
-    "place a frame at a time by each worker; others a layer at a time.\n"
+    "place a frame at a time by each worker, their CRC-32 checked as they are read;\n"
+    "others a layer at a time.\n"
     "\n"
     "Writes to BASE/attention_maps/rolled_out/ (default: DIR/attention_maps/rolled_out/,\n"
     "or DIR/rolled_out/ when DIR holds the layer files), as spatial_rollout.py does:\n"
@@ -86,6 +88,8 @@ const char *kSpatialHelp =
     "  --grad-key NAME   the gradients' array in each layer file (implies --heads grad)\n"
     "run:\n"
     "  --threads N       worker threads (default: one per core)\n"
+    "  --no-crc          skip the CRC-32 check of stored layers read in place (np.load checks\n"
+    "                    it; it costs one pass of the CPU's CRC over every byte)\n"
     "  --keep-going      after a video fails, go on with the next (exit status 1 at the end)\n"
     "  --strict          treat every warning as an error\n"
     "  --force           replace existing outputs\n"
@@ -286,28 +290,78 @@ std::string frames_mismatch(const std::string &path, int64_t frames, int64_t n, 
 // single-threaded.  Reading and rolling out overlap across workers with no
 // barrier between them, and nothing is held but one frame-slice mapping per
 // worker.
+// The CRC-32 the archive records for a stored member, checked from the CRCs
+// of its frame slices as the workers read them (no second read of the
+// elements): a corrupted layer file is an error, as np.load makes it.
+class MemberCrc {
+public:
+    MemberCrc(const ArrayInFile &a, size_t frames, size_t slice_bytes, bool verify)
+        : array_(a), verify_(verify && a.has_crc), slice_bytes_(slice_bytes), slices_(verify_ ? frames : 0) {}
+    bool wanted() const { return verify_; }
+    void slice(size_t frame, const unsigned char *bytes) { slices_[frame] = crc32_update(0, bytes, slice_bytes_); }
+    void verify(const std::string &key) const {
+        if (!verify_) return;
+        const uint64_t header = array_.offset - array_.member_offset;
+        const uint64_t elements = slices_.size() * slice_bytes_;
+        std::vector<unsigned char> head(static_cast<size_t>(header));
+        read_range(array_.path, array_.member_offset, head.data(), head.size());
+        uint32_t crc = crc32_update(0, head.data(), head.size());
+        for (const uint32_t c : slices_) crc = crc32_join(crc, c, slice_bytes_);
+        if (array_.member_size > header + elements) {  // bytes after the elements, if any
+            std::vector<unsigned char> tail(static_cast<size_t>(array_.member_size - header - elements));
+            read_range(array_.path, array_.offset + elements, tail.data(), tail.size());
+            crc = crc32_update(crc, tail.data(), tail.size());
+        }
+        if (crc != array_.crc) {
+            char text[96];
+            std::snprintf(text, sizeof text, ": %s is corrupted (CRC-32 %08x, the archive records %08x)", key.c_str(),
+                          crc, array_.crc);
+            throw Error(array_.path + text);
+        }
+    }
+
+private:
+    const ArrayInFile &array_;
+    bool verify_;
+    size_t slice_bytes_;
+    std::vector<uint32_t> slices_;  // per frame
+};
+
 void roll_out_by_frame(const Window &w, const std::vector<LayerSpans> &spans, const Config &config,
-                       long threads, Progress &progress, WindowRollout &r) {
+                       const SpatialOptions &o, Progress &progress, WindowRollout &r) {
+    const std::string &grad_key = o.method.grad_key;
+    const long threads = o.threads;
     const int64_t n = r.n + r.dropped;  // the tokens in the files
     const size_t frames = static_cast<size_t>(r.frames), workers = worker_count(frames, static_cast<size_t>(threads));
+    const auto slice_bytes = [&](const ArrayInFile &a) {
+        return static_cast<size_t>(a.shape[1] * n * n * attnroll_dtype_size(a.dtype));
+    };
+    std::vector<MemberCrc> attn_crcs, grad_crcs;
+    for (const LayerSpans &s : spans) {
+        attn_crcs.emplace_back(s.attn, frames, slice_bytes(s.attn), o.verify_crc);
+        grad_crcs.emplace_back(s.grad, frames, s.grad.path.empty() ? 0 : slice_bytes(s.grad), o.verify_crc);
+    }
     std::mutex progress_mutex;
     parallel_for(frames, workers, [&](size_t frame, size_t) {
         const auto f = static_cast<int64_t>(frame);
         auto stream = make_stream(config, 1, n, w.stem());
-        for (const LayerSpans &s : spans) {
+        for (size_t l = 0; l < spans.size(); ++l) {
+            const LayerSpans &s = spans[l];
             const int64_t heads = s.attn.shape[1];
             const std::vector<int64_t> shape{1, heads, n, n};
             // Inputs are only read (attnroll.h); the mappings are read-only.
-            const auto slice_of = [&](const ArrayInFile &a) {
-                const size_t bytes = static_cast<size_t>(heads * n * n * attnroll_dtype_size(a.dtype));
-                return std::make_unique<MappedRange>(a.path, a.offset + static_cast<uint64_t>(f) * bytes, bytes);
+            const auto slice_of = [&](const ArrayInFile &a, MemberCrc &crc) {
+                const size_t bytes = slice_bytes(a);
+                auto m = std::make_unique<MappedRange>(a.path, a.offset + static_cast<uint64_t>(f) * bytes, bytes);
+                if (crc.wanted()) crc.slice(frame, m->data());  // leaves the slice in cache for the push
+                return m;
             };
-            const auto attn = slice_of(s.attn);
+            const auto attn = slice_of(s.attn, attn_crcs[l]);
             const attnroll_tensor t{const_cast<unsigned char *>(attn->data()), s.attn.dtype, 4, shape.data(), nullptr};
             if (s.grad.path.empty()) {
                 check(attnroll_stream_push(stream.get(), &t), s.attn.path);
             } else {
-                const auto grad = slice_of(s.grad);
+                const auto grad = slice_of(s.grad, grad_crcs[l]);
                 const attnroll_tensor g{const_cast<unsigned char *>(grad->data()), s.grad.dtype, 4, shape.data(), nullptr};
                 check(attnroll_stream_push_grad(stream.get(), &t, &g), s.attn.path);
                 grad->check();
@@ -320,6 +374,10 @@ void roll_out_by_frame(const Window &w, const std::vector<LayerSpans> &spans, co
         const attnroll_tensor out = r.frames_out(f, 1, shape, strides);
         check(attnroll_stream_result(stream.get(), &out), w.stem() + " frame " + std::to_string(f));
     });
+    for (size_t l = 0; l < spans.size(); ++l) {
+        attn_crcs[l].verify("attention_weights");
+        grad_crcs[l].verify(grad_key);
+    }
 }
 
 // Layers read whole (deflated, Fortran order, byte-swapped), one in memory at
@@ -403,7 +461,7 @@ WindowRollout roll_out_window(const Window &w, const SpatialOptions &o, Progress
                 throw Error(frames_mismatch(s.attn.path, s.attn.shape[0], s.attn.shape[3], begin, frames, n));
         r.allocate(frames, o, n, end - begin);
         check(attnroll_config_set_int(config.handle, ATTNROLL_OPT_THREADS, 1), "--threads");
-        roll_out_by_frame(w, spans, config, o.threads, progress, r);
+        roll_out_by_frame(w, spans, config, o, progress, r);
     } else {
         roll_out_by_layer(w, begin, end, config, o, progress, r);
     }
@@ -614,7 +672,7 @@ int cmd_spatial(int argc, char **argv) {
                                  {"--output", "--layout", "--grid", "--query-rows", "--layers", "--threads", "--videos",
                                   "--heads", "--drop-tokens", "--discard", "--protect", "--rule", "--grad-key"},
                                  {"--keep-going", "--strict", "--force", "--quiet", "--help", "-h", "--drop-cls",
-                                  "--cumulative"});
+                                  "--cumulative", "--no-crc"});
     if (args.has("--help") || args.has("-h")) {
         std::fputs(kSpatialHelp, stdout);
         return kExitOk;
@@ -633,6 +691,7 @@ int cmd_spatial(int argc, char **argv) {
         for (const std::string &v : parse_word_list(args.values.at("--videos"), "--videos")) o.videos.insert(v);
     o.threads = parse_long(args.value("--threads", "0"), "--threads", 0, 4096);
     parse_method(args, o.method);
+    o.verify_crc = !args.has("--no-crc");
     o.keep_going = args.has("--keep-going");
     o.strict = args.has("--strict");
     o.force = args.has("--force");
@@ -651,6 +710,7 @@ int cmd_spatial(int argc, char **argv) {
                                  {"cumulative", o.method.cumulative},
                                  {"grad_key", o.method.grad_key},
                                  {"threads", o.threads},
+                                 {"verify_crc", o.verify_crc},
                                  {"keep_going", o.keep_going},
                                  {"strict", o.strict},
                                  {"force", o.force}});

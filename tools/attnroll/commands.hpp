@@ -52,6 +52,7 @@ struct SpatialOptions : RunOptions {
     long begin = 0, end = -1;  // --layers A:B (-1: all)
     long layer_count = -1;     // --layers N: exactly N layers per window (-1: any)
     long threads = 0;
+    bool verify_crc = true;  // --no-crc turns off the CRC-32 check of stored layers
 };
 // Rolls out every video, recording each in `report`; returns the exit status.
 int run_spatial(const std::string &dir, const SpatialOptions &options, RunReport &report);

@@ -48,6 +48,11 @@ struct ArrayInFile {
     int32_t dtype = 0;
     std::vector<int64_t> shape;
     bool fortran_order = false;
+    // For an npz member: where its bytes (the .npy header, then the elements)
+    // are in the file, and the CRC-32 the archive records for them.
+    bool has_crc = false;
+    uint32_t crc = 0;
+    uint64_t member_offset = 0, member_size = 0;
 };
 
 // For a .npy file: fills `out` and returns true when its elements are in

@@ -290,6 +290,10 @@ bool locate_npz_member(const std::string &path, const std::string &key, ArrayInF
         const NpyLayout l = npy_layout_in_file(path, head, data, sb.size, path + ":" + member);
         if (l.swap) return false;
         out = npy_span(path, data, l);
+        out.member_offset = data;
+        out.member_size = sb.size;
+        out.has_crc = (sb.valid & ZIP_STAT_CRC) != 0;
+        out.crc = sb.crc;
         return true;
     }
     return false;
