@@ -17,7 +17,7 @@ set -eu
 # binutils                    nm, readelf: the exports test
 # python3-numpy, python3-pytest  the Python binding tests (run with /usr/bin/python3)
 # python3-pip, python3-setuptools, python3-wheel  the pip-install test of the binding
-# libzip-dev, libpng-dev, nlohmann-json3-dev  the attnroll command-line tool (npz, PNG, JSON)
+# libzip-dev, libpng-dev, nlohmann-json3-dev, zlib1g-dev  the attnroll command-line tool (npz, PNG, JSON, CRC-32)
 # cargo                       the Rust binding (Debian's rustc 1.63)
 # nodejs, npm                 the Julia syntax check (tree-sitter-julia from the npm registry)
 # strace                      counts the tool's re-executions (--blas-core test)
@@ -31,7 +31,7 @@ set -eu
 #                             about a minute to install; the test takes about 10 s
 #                             (about 35 s under ASan).
 # python3-networkx            the oracle (maximum_flow_value) of the attention-flow tests
-PACKAGES="g++ gcc make cmake pkg-config libopenblas-dev liblapacke-dev libcmocka-dev binutils python3-numpy python3-pytest python3-pip python3-setuptools python3-wheel libzip-dev libpng-dev nlohmann-json3-dev cargo nodejs npm strace clang libclang-rt-14-dev python3-distributed python3-dask python3-torch python3-torchvision python3-networkx"
+PACKAGES="g++ gcc make cmake pkg-config libopenblas-dev liblapacke-dev libcmocka-dev binutils python3-numpy python3-pytest python3-pip python3-setuptools python3-wheel libzip-dev libpng-dev nlohmann-json3-dev zlib1g-dev cargo nodejs npm strace clang libclang-rt-14-dev python3-distributed python3-dask python3-torch python3-torchvision python3-networkx"
 
 if [ "${1-}" = --list ]; then
     echo "$PACKAGES"
