@@ -12,37 +12,57 @@ template <class T>
 using KeyOf = typename std::conditional<sizeof(T) == 4, uint32_t, uint64_t>::type;
 
 // Unsigned keys in the order of the values: negatives flipped, positives with
-// the sign bit set, every NaN the largest key.
+// the sign bit set, every NaN one below the largest key, which marks a
+// protected column (never selected: at most M - 1 entries go).  Masks, not
+// branches, so the loops over a map vectorise.
 template <class T>
-inline KeyOf<T> order_key(T v) {
+inline KeyOf<T> order_key(T v, KeyOf<T> protect) {
     using K = KeyOf<T>;
-    constexpr K sign = K(1) << (8 * sizeof(K) - 1);
+    constexpr int top = 8 * sizeof(K) - 1;
     K bits;
     std::memcpy(&bits, &v, sizeof bits);
-    const K key = (bits & sign) ? ~bits : (bits | sign);
-    return v != v ? ~K(0) : key;
+    const K key = bits ^ ((K(0) - (bits >> top)) | (K(1) << top));
+    const K nan = K(0) - K(v != v);
+    return (key & ~nan) | ((~K(0) - 1) & nan) | protect;
 }
 
-// The key of rank `rank` (0-based) among keys[0..count), by 11-bit digits from
-// the top, keeping only the candidates that share the digits found so far.
+// The key of rank `rank` (0-based) among keys[0..count), by 11-bit digits
+// from the top, keeping (in place) only the candidates that share the digits
+// found so far.  `ties` gets how many keys equal to it are among the
+// `rank + 1` smallest, `equal` how many there are.
 template <class K>
-K select_key(std::vector<K> &keys, int64_t count, int64_t rank) {
+K select_key(K *keys, int64_t count, int64_t rank, int64_t &ties, int64_t &equal) {
     constexpr int kBits = 11, kBins = 1 << kBits;
     K prefix = 0;
     for (int shift = static_cast<int>(8 * sizeof(K)) - kBits;; shift -= kBits) {
         const int s = shift < 0 ? 0 : shift;
         const int width = shift < 0 ? kBits + shift : kBits;
         const K mask = static_cast<K>((K(1) << width) - 1);
-        int64_t hist[kBins] = {};
-        for (int64_t i = 0; i < count; ++i) ++hist[(keys[static_cast<size_t>(i)] >> s) & mask];
+        // Four histograms: peaky maps put most keys in a few bins, and one
+        // counter incremented back to back waits on its own store.
+        uint32_t hist[4][kBins] = {};
+        int64_t i = 0;
+        for (; i + 4 <= count; i += 4)
+            for (int k = 0; k < 4; ++k) ++hist[k][(keys[i + k] >> s) & mask];
+        for (; i < count; ++i) ++hist[0][(keys[i] >> s) & mask];
         int64_t digit = 0;
-        while (rank >= hist[digit]) rank -= hist[digit++];
+        int64_t in_bin = 0;
+        for (;; ++digit) {
+            in_bin = int64_t(hist[0][digit]) + hist[1][digit] + hist[2][digit] + hist[3][digit];
+            if (rank < in_bin) break;
+            rank -= in_bin;
+        }
         prefix |= static_cast<K>(static_cast<K>(digit) << s);
-        if (s == 0) return prefix;
-        int64_t kept = 0;
-        for (int64_t i = 0; i < count; ++i) {
-            const K k = keys[static_cast<size_t>(i)];
-            if (static_cast<int64_t>((k >> s) & mask) == digit) keys[static_cast<size_t>(kept++)] = k;
+        if (s == 0) {
+            ties = rank + 1;
+            equal = in_bin;
+            return prefix;
+        }
+        int64_t kept = 0;  // branch-free: which keys stay is data
+        for (i = 0; i < count; ++i) {
+            const K k = keys[i];
+            keys[kept] = k;
+            kept += static_cast<int64_t>((k >> s) & mask) == digit;
         }
         count = kept;
     }
@@ -53,36 +73,46 @@ K select_key(std::vector<K> &keys, int64_t count, int64_t rank) {
 template <class T>
 void discard_smallest(T *map, int64_t n, double ratio, const std::vector<char> &protected_cols) {
     using K = KeyOf<T>;
+    std::vector<K> protect(static_cast<size_t>(n));  // per column: all ones if protected
     int64_t open_cols = 0;
-    for (int64_t j = 0; j < n; ++j) open_cols += protected_cols[static_cast<size_t>(j)] ? 0 : 1;
+    for (int64_t j = 0; j < n; ++j) {
+        protect[static_cast<size_t>(j)] = protected_cols[static_cast<size_t>(j)] ? ~K(0) : K(0);
+        open_cols += protected_cols[static_cast<size_t>(j)] ? 0 : 1;
+    }
     const int64_t m = n * open_cols;
     const int64_t drop = static_cast<int64_t>(std::floor(ratio * static_cast<double>(m)));
     if (drop <= 0) return;
 
-    std::vector<K> keys(static_cast<size_t>(m));
-    int64_t c = 0;
+    // Every entry's key; the protected ones rank above all M open entries, so
+    // the rank among all n*n keys is the rank among the open ones.
+    const K *pk = protect.data();
+    std::vector<K> keys(static_cast<size_t>(n * n));  // the selection then works in it
     for (int64_t i = 0; i < n; ++i)
-        for (int64_t j = 0; j < n; ++j)
-            if (!protected_cols[static_cast<size_t>(j)]) keys[static_cast<size_t>(c++)] = order_key(map[i * n + j]);
-    const K threshold = select_key(keys, m, drop - 1);
+        for (int64_t j = 0; j < n; ++j) keys[static_cast<size_t>(i * n + j)] = order_key(map[i * n + j], pk[j]);
+    int64_t ties = 0, equal = 0;
+    K threshold = select_key(keys.data(), n * n, drop - 1, ties, equal);
 
-    // Everything below the threshold goes; of the entries equal to it, the
-    // lowest indices go until `drop` entries have been zeroed.
-    int64_t below = 0;
-    for (int64_t i = 0; i < n; ++i)
-        for (int64_t j = 0; j < n; ++j)
-            if (!protected_cols[static_cast<size_t>(j)] && order_key(map[i * n + j]) < threshold) ++below;
-    int64_t ties = drop - below;
+    if (ties == equal) {
+        ++threshold;  // every entry equal to it goes (a protected key, ~0, stays above)
+    } else {
+        // Of the entries equal to the threshold, the lowest indices go (a
+        // zeroed one is then at most the threshold, and already 0) ...
+        for (int64_t i = 0; i < n && ties > 0; ++i)
+            for (int64_t j = 0; j < n && ties > 0; ++j)
+                if (order_key(map[i * n + j], pk[j]) == threshold) {
+                    map[i * n + j] = T(0);
+                    --ties;
+                }
+    }
+    // ... and everything below it.
     for (int64_t i = 0; i < n; ++i)
         for (int64_t j = 0; j < n; ++j) {
-            if (protected_cols[static_cast<size_t>(j)]) continue;
-            const K key = order_key(map[i * n + j]);
-            if (key < threshold) {
-                map[i * n + j] = T(0);
-            } else if (key == threshold && ties > 0) {
-                map[i * n + j] = T(0);
-                --ties;
-            }
+            T &v = map[i * n + j];
+            const K keep = K(0) - K(!(order_key(v, pk[j]) < threshold));
+            K b;
+            std::memcpy(&b, &v, sizeof b);
+            b &= keep;
+            std::memcpy(&v, &b, sizeof b);
         }
 }
 
