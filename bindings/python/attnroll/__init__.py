@@ -41,7 +41,7 @@ __all__ = [
     "spatial", "temporal", "select_instance", "minmax_rows", "column_mean", "minmax", "Stream",
     "Error", "ArgumentError", "ShapeError", "DtypeError", "OverlapError", "StateError",
     "OutOfMemoryError", "InternalError", "version_number", "library_path", "__version__",
-    "blas_info", "blas_kernel_level", "blas_selfcheck",
+    "blas_info", "blas_kernel_level", "blas_selfcheck", "flow", "singular_values", "effective_rank",
 ]
 
 _blas.warn_if_kernel_below_cpu()
@@ -228,6 +228,79 @@ def column_mean(x, *, out_dtype=np.float64, dtype=None):
 def minmax(x, *, out_dtype=np.float64, dtype=None):
     """The whole array scaled to [0, 1]; a constant array becomes zeros."""
     return _post(_lib.lib.attnroll_minmax, x, tuple, out_dtype, dtype)
+
+
+@_releasing
+def flow(layers, *, query_rows=None, layer_range=None, out_dtype=np.float32, dtype=None,
+         threads=0, residual=1.0, drop_tokens=0, head_fusion="mean", head_weights=None,
+         discard_ratio=0.0, protect=None):
+    """Attention flow (Abnar & Zuidema 2020): out[f, q, j] is the maximum flow
+    from token q after the last layer of the range to token j before the
+    first, through the layered graph whose arcs from (l+1, i) to (l, j) carry
+    capacity Abar_l[i, j] -- the factors spatial() would multiply, made by the
+    same keywords (attnroll.h, "Attention flow", gives the network exactly).
+    With one layer the flow is Abar itself.  Exact: Dinic's algorithm on
+    integer capacities, within 1e-12 relative (float64) or 2e-6 (float32).
+
+    The keywords are spatial()'s, except that there is no rule (always
+    "rollout"), no cumulative and no gradients.  Every query row is a source
+    and costs one max flow per token: query_rows=[0] (CLS) is N' times cheaper
+    than the default of every row.  A capacity that is NaN, infinite or
+    negative (after fusion) raises ArgumentError naming layer, frame, row and
+    column.
+    Returns [F,N',N'] ([N',N'] for [H,N,N] layers), or [F,k,N'] / [k,N'].
+    """
+    if head_fusion == "grad":
+        raise ArgumentError(_lib.E_ARGUMENT, "head_fusion: 'grad' is not available for flow, "
+                            "which takes no gradients")
+    code = out_code(out_dtype)
+    layers = _layer_list(layers, 5, "[L,F,H,N,N]")
+    method = Method(drop_tokens, head_fusion, head_weights, discard_ratio, protect)
+    config = Config(query_rows, layer_range, threads, residual, method)
+    views = Views()
+    tensors = _inputs(views, layers, dtype)
+    first = tensors[0]
+    shape = [first.shape[d] for d in range(first.ndim)]
+    n = shape[-1]
+    n = n - method.drop_tokens if 0 <= method.drop_tokens < n else n  # else the library says so
+    rows = config.rows if config.rows is not None else n
+    out_shape = (shape[0], rows, n) if len(shape) == 4 else (rows, n) if len(shape) == 3 else (1,)
+    out = np.empty(out_shape, dtype=out_dtype)
+    check_named(_lib.lib.attnroll_flow(tensors, len(layers), config.handle,
+                                       ctypes.byref(views.tensor(out, code))))
+    return out
+
+
+@_releasing
+def _spectrum(function, a, leading_only, out_dtype, dtype):
+    code = out_code(out_dtype)
+    views = Views()
+    x, in_code = input_view(a, "a", dtype)
+    tensor = views.tensor(x, in_code)
+    shape = tuple(x.shape)
+    lead = shape[:-2] if len(shape) >= 2 else shape  # rank < 2: the library refuses
+    out_shape = lead if leading_only else lead + shape[-1:]
+    out = np.empty(out_shape or (1,), dtype=out_dtype)
+    check(function(ctypes.byref(tensor), ctypes.byref(views.tensor(out, code))))
+    return out.reshape(out_shape)
+
+
+def singular_values(a, *, out_dtype=np.float64, dtype=None):
+    """The singular values of each square matrix of a [..., M, M] array (any
+    dtype and strides; the leading axes are a batch), in descending order:
+    shape [..., M].  LAPACK's ?gesdd (values only) in out_dtype's precision:
+    np.float64 (dgesdd) or np.float32 (sgesdd).  NaN or Inf entries raise
+    ArgumentError; a non-square or rank < 2 input raises ShapeError."""
+    return _spectrum(_lib.lib.attnroll_singular_values, a, False, out_dtype, dtype)
+
+
+def effective_rank(a, *, out_dtype=np.float64, dtype=None):
+    """The effective rank (Roy & Vetterli 2007) of each square matrix of a
+    [..., M, M] array: exp(-sum p_i ln p_i) with p = s / sum(s) over its
+    singular values s (0 ln 0 = 0).  The identity gives M, a rank-one matrix
+    1, a zero matrix 0.  Shape [...]: a 0-d array for a single [M, M] matrix.
+    out_dtype chooses the precision of the SVD as in singular_values."""
+    return _spectrum(_lib.lib.attnroll_effective_rank, a, True, out_dtype, dtype)
 
 
 class Stream:

@@ -106,6 +106,9 @@ SIGNATURES = [
     ("attnroll_blas_report", [ctypes.POINTER(BlasInfo)], _i32),
     ("attnroll_blas_kernel_level", [ctypes.c_char_p], _i32),
     ("attnroll_blas_selfcheck", [_pi32, _pf64], _i32),
+    ("attnroll_flow", [_T, _i32, ConfigPtr, _T], _i32),
+    ("attnroll_singular_values", [_T, _T], _i32),
+    ("attnroll_effective_rank", [_T, _T], _i32),
 ]
 
 
