@@ -68,6 +68,7 @@ mod blas;
 mod config;
 mod error;
 mod rollout;
+mod spectral;
 mod stream;
 mod tensor;
 
@@ -80,6 +81,9 @@ pub use crate::rollout::{
     column_mean, column_mean_into, minmax, minmax_into, minmax_rows, minmax_rows_into, select_instance,
     select_instance_into, select_shape, spatial, spatial_grad, spatial_grad_into, spatial_into, temporal,
     temporal_into,
+};
+pub use crate::spectral::{
+    effective_rank, effective_rank_into, flow, flow_into, singular_values, singular_values_into,
 };
 pub use crate::stream::Stream;
 pub use crate::tensor::{AnyView, Array, AsView, Dtype, Element, Real, TensorView, TensorViewMut, MAX_NDIM};
