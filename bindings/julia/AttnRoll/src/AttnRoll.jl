@@ -43,7 +43,8 @@ Messages of errors raised by the C library use the C conventions: 0-based indice
 (`layers[0]` is Julia's `layers[1]`) and shapes in C order (reversed Julia sizes).
 
 See also: [`spatial`](@ref), [`temporal`](@ref), [`select_instance`](@ref),
-[`Stream`](@ref), [`minmax_rows`](@ref), [`column_mean`](@ref),
+[`Stream`](@ref), [`flow`](@ref), [`singular_values`](@ref), [`effective_rank`](@ref),
+[`minmax_rows`](@ref), [`column_mean`](@ref),
 [`AttnRoll.minmax`](@ref), [`AttnRollError`](@ref), `AttnRoll.LibAttnRoll` (the raw
 C functions).
 """
@@ -56,7 +57,7 @@ using .LibAttnRoll
 
 export spatial, temporal, select_instance, minmax_rows, column_mean, Stream, result,
        layers_pushed, bytes_held, mathorder, AttnRollError, blas_info, blas_kernel_level,
-       blas_selfcheck
+       blas_selfcheck, flow, singular_values, effective_rank
 
 # `minmax` is not exported: Base exports a different `minmax`; call `AttnRoll.minmax`.
 
@@ -756,6 +757,111 @@ constant array becomes zeros, an array with a NaN all NaN.  Any rank.  Not expor
 """
 minmax(x; out_type = Float64, dtype = nothing) =
     _post(attnroll_minmax, x, identity, out_type, dtype, :native)
+
+# --------------------------------------------------------------------------
+# Attention flow
+
+"""
+    flow(layers; query_rows = nothing, layer_range = nothing, out_type = Float32,
+         threads = 0, residual = 1.0, dtype = nothing, order = :native, drop_tokens = 0,
+         head_fusion = :mean, head_weights = nothing, discard_ratio = 0.0,
+         protect = nothing) -> Array
+
+Attention flow (Abnar & Zuidema 2020): for each query row `q` and token `j`, the value
+of a maximum flow from token `q` after the last layer of `layer_range` to token `j`
+before the first, through the layered graph whose arcs from token `i` at level `l + 1`
+down to token `j` at level `l` carry capacity `Abar_l[i, j]` -- the factors
+[`spatial`](@ref) multiplies, made by the same keywords (the header's "Attention flow"
+defines the network).  With one layer the flow is `Abar` itself.  Exact: Dinic's
+algorithm on integer capacities, within 1e-12 relative (`Float64`) or 2e-6
+(`Float32`).
+
+`layers` and the keywords are those of [`spatial`](@ref), except that there is no
+`rule` (always `:rollout`), no `cumulative` and no `grads` (`head_fusion = :grad` is
+refused).  Each query row is a source costing one max flow per token: `query_rows =
+[1]` (CLS) is `N'` times cheaper than the default of every row.  A capacity that is
+NaN, infinite or negative throws [`AttnRollError`](@ref) naming the layer, frame, row
+and column (C conventions).
+
+Returns the size [`spatial`](@ref) would: `(N', N', F)` (`(N', N')` for `(N, N, H)`
+layers), or `(N', k, F)` (`(N', k)`) with `k` query rows, where `R[j, q, f]` is the
+flow from row `q` to token `j`; `order = :math` as for `spatial`.
+"""
+function flow(layers; query_rows = nothing, layer_range = nothing, out_type = Float32,
+              threads::Integer = 0, residual::Real = 1.0, dtype = nothing,
+              order::Symbol = :native, drop_tokens::Integer = 0, head_fusion = :mean,
+              head_weights = nothing, discard_ratio::Real = 0.0, protect = nothing)
+    code = _out_code(out_type)
+    _check_order(order)
+    head_fusion === :grad &&
+        _fail(ATTNROLL_E_ARGUMENT, "head_fusion: :grad is not available for flow, which takes no gradients")
+    list = _layer_list(layers, 5, "(N, N, H, F, L)")
+    method = _method(; drop_tokens = drop_tokens, head_fusion = head_fusion, head_weights = head_weights,
+                     discard_ratio = discard_ratio, protect = protect)
+    views = _layer_views(list, dtype, order)
+    shape = views[1].shape
+    rank = length(shape)
+    ntokens = _kept((rank == 3 || rank == 4) ? Int(shape[end]) : nothing, method)
+    cfg, k = _config(query_rows, layer_range, threads, residual, ntokens, length(list), method)
+    n = ntokens === nothing ? 1 : ntokens
+    rows = k === nothing ? n : k
+    jsize = rank == 4 ? (n, rows, Int(shape[1])) : rank == 3 ? (n, rows) : (1,)
+    out = Array{out_type}(undef, jsize)
+    ov = _out_view(out, code)
+    try
+        GC.@preserve views ov begin
+            tensors = attnroll_tensor[_tensor(v) for v in views]
+            _check_named(attnroll_flow(tensors, length(tensors), cfg, Ref(_tensor(ov))))
+        end
+    finally
+        destroy!(cfg)
+    end
+    return _result(out, order)
+end
+
+# --------------------------------------------------------------------------
+# Spectral diagnostics
+
+# x of Julia size (M, M, b...) is C's [..., M, M]; a matrix and its transpose have
+# the same singular values, so the orientation does not matter here.
+function _spectrum(cfunc, x, outsize, out_type, dtype)
+    code = _out_code(out_type)
+    v = _view(x, "x", dtype)
+    jsize = reverse(Tuple(Int.(v.shape)))
+    out = Array{out_type}(undef, length(jsize) >= 2 ? outsize(jsize) : (1,))
+    ov = _out_view(out, code)
+    GC.@preserve v ov begin
+        _check(cfunc(Ref(_tensor(v)), Ref(_tensor(ov))))
+    end
+    return out
+end
+
+"""
+    singular_values(x; out_type = Float64, dtype = nothing) -> Array
+
+The singular values of each square matrix `x[:, :, b...]` of an array of size
+`(M, M, b...)` (C `[..., M, M]`; any element type the library reads, any strides), in
+descending order: an array of size `(M, b...)` whose column `s[:, b...]` belongs to
+`x[:, :, b...]`.  LAPACK's `?gesdd` (values only) in `out_type`'s precision
+(`Float64`: `dgesdd`, `Float32`: `sgesdd`).  NaN or infinite entries, and a non-square
+`x`, throw [`AttnRollError`](@ref).
+"""
+singular_values(x; out_type = Float64, dtype = nothing) =
+    _spectrum(attnroll_singular_values, x, s -> (s[1], s[3:end]...), out_type, dtype)
+
+"""
+    effective_rank(x; out_type = Float64, dtype = nothing)
+
+The effective rank (Roy & Vetterli 2007) of each square matrix `x[:, :, b...]`:
+`exp(-sum(p .* log.(p)))` with `p = s / sum(s)` over its singular values `s`
+(`0 log 0 = 0`).  The identity gives `M`, a rank-one matrix 1, a zero matrix 0.
+Returns an array of size `(b...)`, or a number for a single matrix.  The SVD runs in
+`out_type`'s precision as in [`singular_values`](@ref).
+"""
+function effective_rank(x; out_type = Float64, dtype = nothing)
+    out = _spectrum(attnroll_effective_rank, x, s -> length(s) > 2 ? s[3:end] : (1,), out_type, dtype)
+    return (x isa AbstractArray && ndims(x) == 2) ? out[1] : out
+end
 
 # --------------------------------------------------------------------------
 # Streaming spatial rollout

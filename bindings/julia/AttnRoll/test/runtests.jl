@@ -1549,4 +1549,195 @@ cjl(flat, dims...) = reshape(Float64.(flat), reverse(dims)...)
     end
 end
 
+
+# Attention flow by Edmonds-Karp on the layered graph (include/attnroll.h,
+# "Attention flow"), C order: factors[k] is Abar_{k-1} (row i = query i); node
+# (level, i) is level * N + i, arcs (k, i) -> (k - 1, j) carry factors[k][i, j].
+function ref_maxflow(factors, source, sink)
+    N, L = size(factors[1], 1), length(factors)
+    V = (L + 1) * N
+    cap = zeros(V, V)
+    for k in 1:L, i in 1:N, j in 1:N
+        cap[k * N + i, (k - 1) * N + j] = factors[k][i, j]
+    end
+    s, t = L * N + source, sink
+    total = 0.0
+    while true
+        parent = zeros(Int, V)
+        parent[s] = s
+        queue = [s]
+        head = 1
+        while head <= length(queue)
+            u = queue[head]
+            head += 1
+            for w in 1:V
+                if parent[w] == 0 && cap[u, w] > 1e-15
+                    parent[w] = u
+                    push!(queue, w)
+                end
+            end
+        end
+        parent[t] == 0 && return total
+        amount = Inf
+        w = t
+        while w != s
+            amount = min(amount, cap[parent[w], w])
+            w = parent[w]
+        end
+        w = t
+        while w != s
+            cap[parent[w], w] -= amount
+            cap[w, parent[w]] += amount
+            w = parent[w]
+        end
+        total += amount
+    end
+end
+
+# flow's result in the binding's order: layers (N, N, H, F) -> (N, k, F).
+function ref_flow(layers; query_rows = nothing, residual = 1.0)
+    cs = [cview(x) for x in layers]                 # C [F, H, N, N]
+    F, N = size(cs[1], 1), size(cs[1], 3)
+    rows = query_rows === nothing ? collect(1:N) : query_rows
+    out = zeros(F, length(rows), N)
+    for f in 1:F
+        factors = [ref_fuse(c[f, :, :, :], residual) for c in cs]
+        for (k, q) in enumerate(rows), j in 1:N
+            out[f, k, j] = ref_maxflow(factors, q, j)
+        end
+    end
+    return jview(out)
+end
+
+# exp(-sum p log p), p = s / sum(s), 0 log 0 = 0; 0 for s = 0.
+function ref_erank(s)
+    total = sum(s)
+    total == 0 && return 0.0
+    h = 0.0
+    for x in s
+        p = x / total
+        if p > 0
+            h -= p * log(p)
+        end
+    end
+    return exp(h)
+end
+
+@testset "flow" begin
+    rng = rng_for("flow")
+    F, H, N = 2, 2, 6
+    layers = make_layers(rng; L = 3, F = F, H = H, N = N)
+
+    @testset "against Edmonds-Karp, every row and query rows" begin
+        want = ref_flow(layers)
+        for T in OUTS
+            got = flow(layers; out_type = T)
+            @test size(got) == (N, N, F)
+            @test close_enough(got, want, T)
+        end
+        want = ref_flow(layers; query_rows = [1, 4, 1], residual = 0.5)
+        got = flow(layers; query_rows = [1, 4, 1], residual = 0.5, out_type = Float64)
+        @test size(got) == (N, 3, F)
+        @test close_enough(got, want, Float64)
+        swapped = [permutedims(x, (2, 1, 3, 4)) for x in layers]     # (query, key, H, F)
+        @test flow(swapped; query_rows = [1, 4, 1], residual = 0.5, out_type = Float64, order = :math) ==
+              mathorder(got)
+    end
+
+    @testset "one layer is Abar; layouts; element types" begin
+        a = layers[1]
+        got = flow([a]; out_type = Float64)
+        for f in 1:F
+            @test maxdiff(got[:, :, f], jview(ref_fuse(cview(a)[f, :, :, :], 1.0))) <= 1e-12
+        end
+        want = flow(layers; out_type = Float64)
+        @test maxdiff(flow([rowmajor(x) for x in layers]; out_type = Float64), want) <= 1e-12
+        @test maxdiff(flow(Any[Float64.(layers[1]), layers[2], Float16.(layers[3])]; out_type = Float64),
+                      ref_flow(Any[Float64.(layers[1]), layers[2], Float16.(layers[3])])) <= 1e-12
+        @test size(flow([x[:, :, :, 1] for x in layers])) == (N, N)
+    end
+
+    @testset "identity stack; a cut-off token" begin
+        zero = zeros(Float32, N, N, H)
+        @test flow([zero, zero, zero]; out_type = Float64) == ref_eye(N)
+        cut = [copy(x[:, :, :, 1]) for x in layers]
+        cut[1][3, :, :] .= 0                              # no query attends key 3 in layer 1
+        got = flow(cut; residual = 0.0, out_type = Float64)
+        @test all(got[3, :] .== 0)
+        @test maxdiff(got, ref_flow(cut; residual = 0.0)) <= 1e-12
+    end
+
+    @testset "errors" begin
+        bad = copy(layers[2])
+        bad[2, 1, 1, 2] = NaN
+        @test throws(() -> flow([layers[1], bad]), ATTNROLL_E_ARGUMENT, "layers[1]", "capacity")
+        bad[2, 1, 1, 2] = Inf
+        @test throws(() -> flow([layers[1], bad]), ATTNROLL_E_ARGUMENT, "capacity")
+        @test throws(() -> flow(layers; query_rows = [N + 1]), ATTNROLL_E_ARGUMENT, "query_rows")
+        @test throws(() -> flow([ones(Float32, N + 1, N, H, F)]), ATTNROLL_E_SHAPE, "layers[0]")
+        @test throws(() -> flow(layers; head_fusion = :grad), ATTNROLL_E_ARGUMENT, "head_fusion")
+        @test throws(() -> flow(layers; head_fusion = :weights, head_weights = [1.0, -3.0]),
+                     ATTNROLL_E_ARGUMENT, "capacity")
+        @test throws(() -> flow([]), ATTNROLL_E_ARGUMENT, "layers")
+    end
+end
+
+@testset "spectra" begin
+    rng = rng_for("spectra")
+    M = 7
+
+    @testset "hand cases, $T" for T in OUTS
+        tol = T === Float32 ? 1e-5 : 1e-12
+        @test maxdiff(singular_values(ref_eye(M); out_type = T), ones(M)) <= tol
+        @test abs(effective_rank(ref_eye(M); out_type = T) - M) <= tol * M
+        u, v = randn(rng, M), randn(rng, M)
+        rank1 = u * transpose(v)
+        s = singular_values(rank1; out_type = T)
+        @test eltype(s) === T && size(s) == (M,)
+        @test abs(s[1] - sqrt(sum(abs.(u) .^ 2) * sum(abs.(v) .^ 2))) <= tol * s[1]
+        @test all(abs.(s[2:end]) .<= tol * s[1])
+        @test abs(effective_rank(rank1; out_type = T) - 1) <= 1e-4
+        @test singular_values(zeros(M, M, 2); out_type = T) == zeros(T, M, 2)
+        @test effective_rank(zeros(Float32, M, M, 2); out_type = T) == zeros(T, 2)
+    end
+
+    @testset "batches, orientation, layouts" begin
+        x = peaky(rng, M, M, 3, 2; T = Float64)             # C [2, 3, M, M]
+        s = singular_values(x)
+        @test size(s) == (M, 3, 2)
+        r = effective_rank(x)
+        @test size(r) == (3, 2)
+        for b in 1:3, c in 1:2
+            m = x[:, :, b, c]
+            sm = singular_values(m)
+            @test maxdiff(sm, s[:, b, c]) <= 1e-12
+            @test all(sm[1:end-1] .>= sm[2:end])                      # descending
+            @test abs(sum(sm .^ 2) - sum(m .^ 2)) <= 1e-12 * sum(m .^ 2)   # Frobenius norm
+            @test maxdiff(singular_values(transpose(m)), sm) <= 1e-12
+            @test abs(r[b, c] - ref_erank(sm)) <= 1e-12 * M
+            @test effective_rank(m) isa Float64
+        end
+        @test maxdiff(singular_values(rowmajor(x)), s) <= 1e-12
+        @test maxdiff(singular_values(view(x, :, :, 2:3, 1)), s[:, 2:3, 1]) <= 1e-12
+        @test maxdiff(singular_values(x; out_type = Float32), s) <= 2e-6 * maximum(s)
+        @test maxdiff(singular_values(Float16.(x)), singular_values(Float64.(Float16.(x)))) <= 1e-12
+        d = [i == j ? Float64(i) : 0.0 for i in 1:3, j in 1:3]
+        @test maxdiff(singular_values(d), [3.0, 2.0, 1.0]) <= 1e-13
+        @test abs(effective_rank(d) - ref_erank([3.0, 2.0, 1.0])) <= 1e-13
+    end
+
+    @testset "errors" begin
+        @test throws(() -> singular_values(ones(3, 4)), ATTNROLL_E_SHAPE)
+        @test throws(() -> effective_rank(ones(3, 4, 2)), ATTNROLL_E_SHAPE)
+        @test throws(() -> singular_values(ones(4)), ATTNROLL_E_SHAPE)
+        for bad in (NaN, Inf, -Inf)
+            x = ref_eye(4)
+            x[2, 3] = bad
+            @test throws(() -> singular_values(x), ATTNROLL_E_ARGUMENT)
+            @test throws(() -> effective_rank(x), ATTNROLL_E_ARGUMENT)
+        end
+        @test throws(() -> singular_values(ref_eye(3); out_type = Float16), ATTNROLL_E_DTYPE)
+    end
+end
+
 end # @testset "AttnRoll"
