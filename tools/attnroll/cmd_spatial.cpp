@@ -18,7 +18,9 @@
 #include "attnroll.h"
 #include "cli_error.hpp"
 #include "commands.hpp"
+#include "diagnostics.hpp"
 #include "dump_layout.hpp"
+#include "formats/csv.hpp"
 #include "formats/npy.hpp"
 #include "formats/npz.hpp"
 #include "formats/png.hpp"
@@ -86,6 +88,12 @@ const char *kSpatialHelp =
     "  --rule R          rollout (default: normalize_rows(A + I)) or chefer (A + I, R += A R)\n"
     "  --cumulative      write every partial product R_l (a leading layer axis)\n"
     "  --grad-key NAME   the gradients' array in each layer file (implies --heads grad)\n"
+    "diagnostics (each layer is read once more, whole):\n"
+    "  --flow            attention flow (attnroll_flow) from the CLS row (or --query-rows):\n"
+    "                    video_<v>_backbone_vit_flow.npz, key flow [sum F, q, N'], and\n"
+    "                    <stem>_flow_f<i>.png heat maps; exact but slow (seconds a frame)\n"
+    "  --spectrum        <stem>_effective_rank.csv (frame, layer, effective rank of the\n"
+    "                    layer's fused map and of the partial rollout) and a line plot\n"
     "run:\n"
     "  --threads N       worker threads (default: one per core)\n"
     "  --no-crc          skip the CRC-32 check of stored layers read in place (np.load checks\n"
@@ -473,11 +481,14 @@ WindowRollout roll_out_window(const Window &w, const SpatialOptions &o, Progress
 // dropped there is no CLS row, so the map is the first query row, or the mean
 // over rows (how much each patch is drawn on).  One per frame, titled with
 // the video and the frame, and a contact sheet.  Extras: no script writes them.
-void add_cls_maps(Outputs &outputs, const fs::path &folder, const Window &w, const WindowRollout &r) {
+// `kind` names the files ("cls": the rollout, "flow": the attention flow);
+// `block` is [frames, rows, N'] with r's frames, N' and grid.
+void add_maps(Outputs &outputs, const fs::path &folder, const Window &w, const WindowRollout &r, const float *block,
+              int64_t rows, const std::string &kind, const std::string &title) {
     auto maps = std::make_shared<std::vector<std::vector<float>>>(static_cast<size_t>(r.frames));
-    const bool mean_over_rows = r.dropped > 0 && r.rows == r.n;
+    const bool mean_over_rows = r.dropped > 0 && rows == r.n;
     for (int64_t f = 0; f < r.frames; ++f) {
-        const float *frame = r.final_block() + f * r.rows * r.n;
+        const float *frame = block + f * rows * r.n;
         std::vector<float> &map = (*maps)[static_cast<size_t>(f)];
         if (r.dropped == 0) {
             map.assign(frame + 1, frame + r.n);
@@ -485,10 +496,10 @@ void add_cls_maps(Outputs &outputs, const fs::path &folder, const Window &w, con
             map.assign(frame, frame + r.n);
         } else {
             std::vector<double> sum(static_cast<size_t>(r.n), 0.0);
-            for (int64_t i = 0; i < r.rows; ++i)
+            for (int64_t i = 0; i < rows; ++i)
                 for (int64_t j = 0; j < r.n; ++j) sum[static_cast<size_t>(j)] += frame[i * r.n + j];
             map.resize(sum.size());
-            for (size_t j = 0; j < sum.size(); ++j) map[j] = static_cast<float>(sum[j] / static_cast<double>(r.rows));
+            for (size_t j = 0; j < sum.size(); ++j) map[j] = static_cast<float>(sum[j] / static_cast<double>(rows));
         }
     }
     const Grid grid = r.grid;
@@ -497,15 +508,15 @@ void add_cls_maps(Outputs &outputs, const fs::path &folder, const Window &w, con
     style.cell = std::max(1, static_cast<int>(256 / std::max(grid.rows, grid.cols)));
     for (int64_t f = 0; f < r.frames; ++f) {
         char suffix[32];
-        std::snprintf(suffix, sizeof suffix, "_cls_f%03lld.png", static_cast<long long>(f));
-        const std::string path = base + suffix;
-        style.title = "Video " + w.vid + ", frame " + std::to_string(w.first + f);
+        std::snprintf(suffix, sizeof suffix, "_f%03lld.png", static_cast<long long>(f));
+        const std::string path = base + "_" + kind + suffix;
+        style.title = title + "Video " + w.vid + ", frame " + std::to_string(w.first + f);
         outputs.add(path, [path, maps, f, grid, style](bool force) {
             write_heatmap(path, (*maps)[static_cast<size_t>(f)].data(), static_cast<int>(grid.rows),
                           static_cast<int>(grid.cols), style, force);
         });
     }
-    const std::string sheet = base + "_cls_contact.png";
+    const std::string sheet = base + "_" + kind + "_contact.png";
     outputs.add(sheet, [sheet, maps, grid, style](bool force) {
         std::vector<const float *> all;
         for (const auto &m : *maps) all.push_back(m.data());
@@ -538,6 +549,71 @@ std::vector<unsigned char> video_image(std::vector<WindowRollout> &rollouts, con
     return image;
 }
 
+// --flow and --spectrum for one window, from the fused maps of its layers
+// (read again, one at a time): the flow [F, q, N'] is returned for the
+// video's file; the spectrum's CSV and plot are added to `outputs`.
+std::vector<float> add_diagnostics(Outputs &outputs, const fs::path &out, const Window &w, const WindowRollout &r,
+                                   const SpatialOptions &o) {
+    const long begin = o.begin, end = o.end < 0 ? static_cast<long>(w.layers.size()) : o.end;
+    FusedLayers fused;
+    std::vector<unsigned char> recycled;
+    for (long l = begin; l < end; ++l) {
+        const LayerFile &f = w.layers.at(l);
+        Array a = load_layer(f, std::move(recycled));
+        const attnroll_tensor t = a.tensor();
+        if (o.method.grad_key.empty()) {
+            add_fused_layer(fused, t, nullptr, o.method, f.path);
+        } else {
+            const Array g = read_npz(f.path, o.method.grad_key, {});
+            const attnroll_tensor gt = g.tensor();
+            add_fused_layer(fused, t, &gt, o.method, f.path);
+        }
+        recycled = std::move(a.storage);
+    }
+    const std::string base = (out / w.stem()).string();
+    std::vector<float> flow;
+    if (o.flow) {
+        const std::vector<int64_t> rows = o.query_rows.empty() ? std::vector<int64_t>{0} : o.query_rows;
+        flow = flow_of(fused, rows, o.method, o.threads, w.stem());
+        add_maps(outputs, out, w, r, flow.data(), static_cast<int64_t>(rows.size()), "flow", "Attention flow\n");
+    }
+    if (o.spectrum) {
+        const Spectrum sp = spectrum_of(fused, o.method, o.threads, w.stem());
+        const int64_t frames = fused.frames, layers = end - begin;
+        std::string csv = "frame,layer,effective_rank_layer,effective_rank_rollout\n";
+        std::vector<std::vector<double>> lines(static_cast<size_t>(frames));
+        for (int64_t f = 0; f < frames; ++f)
+            for (int64_t l = 0; l < layers; ++l) {
+                const size_t at = static_cast<size_t>(l * frames + f);
+                csv += std::to_string(w.first + f) + "," + std::to_string(begin + l) + "," +
+                       python_float_text(sp.layer[at]) + "," + python_float_text(sp.rollout[at]) + "\n";
+                lines[static_cast<size_t>(f)].push_back(sp.rollout[at]);
+            }
+        outputs.bytes(base + "_effective_rank.csv", std::move(csv));
+        const std::string plot = base + "_effective_rank.png";
+        const std::string title = "Effective rank of the partial rollout\nVideo " + w.vid + ", frames " +
+                                  std::to_string(w.first) + "-" + std::to_string(w.last) + ", one line per frame";
+        outputs.add(plot, [plot, lines, begin, title](bool force) {
+            write_line_plot(plot, lines, begin, title, "Layer", "Rank", force);
+        });
+    }
+    return flow;
+}
+
+// The flow array of windows [F, q, N'] along frames.
+std::vector<unsigned char> flow_image(const std::vector<const std::vector<float> *> &flows, int64_t rows, int64_t n) {
+    int64_t frames = 0;
+    for (const auto *f : flows) frames += static_cast<int64_t>(f->size()) / (rows * n);
+    size_t offset = 0;
+    std::vector<unsigned char> image = npy_image_for(ATTNROLL_F32, {frames, rows, n}, &offset);
+    for (const auto *fp : flows) {
+        const std::vector<float> &f = *fp;
+        std::memcpy(image.data() + offset, f.data(), f.size() * sizeof(float));
+        offset += f.size() * sizeof(float);
+    }
+    return image;
+}
+
 // Rolls out one video's windows and writes its files, all or nothing.
 std::vector<std::string> roll_out_video(const std::vector<Window> &windows, const fs::path &out, const SpatialOptions &o,
                                         Progress &progress) {
@@ -545,13 +621,30 @@ std::vector<std::string> roll_out_video(const std::vector<Window> &windows, cons
     std::vector<WindowRollout> rollouts;
     for (const Window &w : windows) rollouts.push_back(roll_out_window(w, o, progress));
     Outputs outputs;
-    for (size_t i = 0; i < windows.size(); ++i) add_cls_maps(outputs, out, windows[i], rollouts[i]);
+    std::vector<std::vector<float>> flows;
+    for (size_t i = 0; i < windows.size(); ++i) {
+        add_maps(outputs, out, windows[i], rollouts[i], rollouts[i].final_block(), rollouts[i].rows, "cls", "");
+        if (o.flow || o.spectrum) flows.push_back(add_diagnostics(outputs, out, windows[i], rollouts[i], o));
+    }
+    const int64_t flow_rows = o.query_rows.empty() ? 1 : static_cast<int64_t>(o.query_rows.size());
     if (o.layout == Layout::original) {
+        if (o.flow) {
+            std::vector<NpzEntry> entry(1);
+            std::vector<const std::vector<float> *> all;
+            for (const auto &f : flows) all.push_back(&f);
+            entry[0] = {"flow", flow_image(all, flow_rows, rollouts[0].n)};
+            outputs.npz((out / ("video_" + windows[0].vid + "_backbone_vit_flow.npz")).string(), std::move(entry));
+        }
         std::vector<NpzEntry> entry(1);  // moved in, not copied from an initializer list
         entry[0] = {"attention_weights", video_image(rollouts, windows)};
         outputs.npz((out / spatial_video_file(windows[0].vid)).string(), std::move(entry));
     } else {
         for (size_t i = 0; i < windows.size(); ++i) {
+            if (o.flow) {
+                std::vector<NpzEntry> entry(1);
+                entry[0] = {"flow", flow_image({&flows[i]}, flow_rows, rollouts[i].n)};
+                outputs.npz((out / (windows[i].stem() + "_flow.npz")).string(), std::move(entry));
+            }
             std::vector<NpzEntry> entry(1);
             entry[0] = {"rollout", std::move(rollouts[i].image)};
             outputs.npz((out / (windows[i].stem() + "_rollout.npz")).string(), std::move(entry));
@@ -672,7 +765,7 @@ int cmd_spatial(int argc, char **argv) {
                                  {"--output", "--layout", "--grid", "--query-rows", "--layers", "--threads", "--videos",
                                   "--heads", "--drop-tokens", "--discard", "--protect", "--rule", "--grad-key"},
                                  {"--keep-going", "--strict", "--force", "--quiet", "--help", "-h", "--drop-cls",
-                                  "--cumulative", "--no-crc"});
+                                  "--cumulative", "--no-crc", "--flow", "--spectrum"});
     if (args.has("--help") || args.has("-h")) {
         std::fputs(kSpatialHelp, stdout);
         return kExitOk;
@@ -692,6 +785,11 @@ int cmd_spatial(int argc, char **argv) {
     o.threads = parse_long(args.value("--threads", "0"), "--threads", 0, 4096);
     parse_method(args, o.method);
     o.verify_crc = !args.has("--no-crc");
+    o.flow = args.has("--flow");
+    o.spectrum = args.has("--spectrum");
+    if ((o.flow || o.spectrum) && o.method.cumulative)
+        throw Error(std::string(o.flow ? "--flow" : "--spectrum") + ": not with --cumulative (--spectrum covers every layer)",
+                    kExitUsage);
     o.keep_going = args.has("--keep-going");
     o.strict = args.has("--strict");
     o.force = args.has("--force");
@@ -711,6 +809,8 @@ int cmd_spatial(int argc, char **argv) {
                                  {"grad_key", o.method.grad_key},
                                  {"threads", o.threads},
                                  {"verify_crc", o.verify_crc},
+                                 {"flow", o.flow},
+                                 {"spectrum", o.spectrum},
                                  {"keep_going", o.keep_going},
                                  {"strict", o.strict},
                                  {"force", o.force}});

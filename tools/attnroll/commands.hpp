@@ -53,6 +53,7 @@ struct SpatialOptions : RunOptions {
     long layer_count = -1;     // --layers N: exactly N layers per window (-1: any)
     long threads = 0;
     bool verify_crc = true;  // --no-crc turns off the CRC-32 check of stored layers
+    bool flow = false, spectrum = false;
 };
 // Rolls out every video, recording each in `report`; returns the exit status.
 int run_spatial(const std::string &dir, const SpatialOptions &options, RunReport &report);

@@ -393,6 +393,101 @@ void write_heatmap(const std::string &path, const float *values, int rows, int c
     write_file_atomic(path, png.data(), png.size(), force);
 }
 
+namespace {
+
+// A one-pixel line from (x0, y0) to (x1, y1) (Bresenham), two pixels thick
+// so that it reads at the plot's size.
+void draw_line(Canvas &cv, int x0, int y0, int x1, int y1, Rgb c) {
+    const int dx = std::abs(x1 - x0), dy = -std::abs(y1 - y0);
+    const int sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1;
+    for (int err = dx + dy;;) {
+        cv.fill(x0, y0, 2, 2, c);
+        if (x0 == x1 && y0 == y1) break;
+        const int e2 = 2 * err;
+        if (e2 >= dy) {
+            err += dy;
+            x0 += sx;
+        }
+        if (e2 <= dx) {
+            err += dx;
+            y0 += sy;
+        }
+    }
+}
+
+}  // namespace
+
+void write_line_plot(const std::string &path, const std::vector<std::vector<double>> &series, long x0,
+                     const std::string &title, const std::string &x_label, const std::string &y_label,
+                     bool force) {
+    if (series.empty() || series[0].empty()) throw Error(path + ": cannot draw a plot without values");
+    const size_t points = series[0].size();
+    double top = 0;
+    for (const auto &s : series) {
+        if (s.size() != points) throw Error(path + ": the plot's lines differ in length");
+        for (const double v : s)
+            if (std::isfinite(v)) top = std::max(top, v);
+    }
+    if (!(top > 0)) top = 1;
+    std::vector<std::string> title_lines;
+    for (size_t from = 0; !title.empty();) {
+        const size_t nl = title.find('\n', from);
+        title_lines.push_back(title.substr(from, nl == std::string::npos ? std::string::npos : nl - from));
+        if (nl == std::string::npos) break;
+        from = nl + 1;
+    }
+    constexpr int kPlotW = 400, kPlotH = 240, kTickLen = 4, kYTicks = 5;
+    const int title_h = static_cast<int>(title_lines.size()) * (kGlyphH + 4) + 4;
+    const int y_label_w = y_label.empty() ? 0 : kGlyphW + 6;
+    const int tick_label_w = 6 * kAdvance;
+    const int px = kMargin + y_label_w + tick_label_w + kTickLen + 2, py = kMargin + title_h;
+    const int width = px + kPlotW + kMargin + kAdvance, height = py + kPlotH + kTickLen + 2 * (kGlyphH + 6) + kMargin;
+    Canvas cv(path, width, height);
+    for (size_t i = 0; i < title_lines.size(); ++i)
+        cv.text((width - text_width(title_lines[i])) / 2, kMargin + static_cast<int>(i) * (kGlyphH + 4), title_lines[i],
+                kBlack);
+    // Axes, ticks and their values.
+    cv.fill(px, py, 1, kPlotH, kBlack);
+    cv.fill(px, py + kPlotH, kPlotW, 1, kBlack);
+    const auto x_at = [&](size_t i) {
+        return px + (points > 1 ? static_cast<int>(static_cast<double>(i) * (kPlotW - 1) / static_cast<double>(points - 1)) : kPlotW / 2);
+    };
+    const auto y_at = [&](double v) { return py + kPlotH - static_cast<int>(std::lround(v / top * (kPlotH - 1))); };
+    const size_t x_step = std::max<size_t>(1, (points + 11) / 12);
+    for (size_t i = 0; i < points; i += x_step) {
+        const std::string s = std::to_string(x0 + static_cast<long>(i));
+        cv.fill(x_at(i), py + kPlotH, 1, kTickLen, kBlack);
+        cv.text(x_at(i) - text_width(s) / 2, py + kPlotH + kTickLen + 2, s, kBlack);
+    }
+    for (int k = 0; k < kYTicks; ++k) {
+        const double v = top * k / (kYTicks - 1);
+        const std::string s = format_number(v);
+        cv.fill(px - kTickLen, y_at(v), kTickLen, 1, kBlack);
+        cv.text(px - kTickLen - 2 - text_width(s), y_at(v) - kGlyphH / 2, s, kBlack);
+    }
+    if (!x_label.empty())
+        cv.text(px + (kPlotW - text_width(x_label)) / 2, py + kPlotH + kTickLen + kGlyphH + 8, x_label, kBlack);
+    for (size_t i = 0; i < y_label.size(); ++i)
+        cv.text(kMargin, py + (kPlotH - static_cast<int>(y_label.size()) * (kGlyphH + 2)) / 2 +
+                             static_cast<int>(i) * (kGlyphH + 2),
+                std::string(1, y_label[i]), kBlack);
+    // The lines, coloured along viridis; a non-finite value breaks its line.
+    const Rgb *lut = viridis();
+    for (size_t k = 0; k < series.size(); ++k) {
+        const Rgb c = lut[series.size() > 1 ? static_cast<int>(220 * k / (series.size() - 1)) : 0];
+        for (size_t i = 0; i < points; ++i) {
+            const double v = series[k][i];
+            if (!std::isfinite(v)) continue;
+            if (i + 1 < points && std::isfinite(series[k][i + 1]))
+                draw_line(cv, x_at(i), y_at(v), x_at(i + 1), y_at(series[k][i + 1]), c);
+            else
+                cv.fill(x_at(i), y_at(v), 2, 2, c);
+        }
+    }
+    const std::vector<unsigned char> png = encode_png(cv.pixels(), cv.width(), cv.height());
+    write_file_atomic(path, png.data(), png.size(), force);
+}
+
 void write_contact_sheet(const std::string &path, const std::vector<const float *> &maps, int rows, int cols,
                          int cell, bool force) {
     check_dims(path, rows, cols, cell);

@@ -31,6 +31,14 @@ void write_heatmap(const std::string &path, const float *values, int rows, int c
 void write_contact_sheet(const std::string &path, const std::vector<const float *> &maps, int rows,
                          int cols, int cell, bool force);
 
+// A line plot: one line per series (series[k][i] is the value at x = x0 + i;
+// all series the same length >= 1), coloured along viridis, on axes from
+// x0 to the last x and from 0 to the largest finite value, with numbered
+// ticks, the axis labels and a title ('\n' starts a line).
+void write_line_plot(const std::string &path, const std::vector<std::vector<double>> &series, long x0,
+                     const std::string &title, const std::string &x_label, const std::string &y_label,
+                     bool force);
+
 // Encodes 8-bit RGB pixels (width*height*3) as PNG bytes.
 std::vector<unsigned char> encode_png(const std::vector<unsigned char> &rgb, int width, int height);
 
