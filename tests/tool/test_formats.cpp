@@ -399,6 +399,14 @@ void test_png(const std::string &dir) {
     cli::write_heatmap(dir + "/nan.png", nans.data(), 2, 2, style, false);
     EXPECT_ERROR(cli::write_heatmap(dir + "/bad.png", m.data(), 0, 4, style, false), "bad.png: cannot draw an empty map");
 
+    // Line plots: lines of equal length; a NaN breaks a line, not the plot.
+    cli::write_line_plot(dir + "/lines.png", {{1, 2, 3}, {3, NAN, 1}}, 4, "Title\nSecond line", "Layer", "Rank", false);
+    const Bytes lp = read_file(dir + "/lines.png");
+    CHECK(lp.size() > 33 && std::memcmp(lp.data(), sig, 8) == 0 && be32(lp, 16) > 400 && be32(lp, 20) > 240);
+    EXPECT_ERROR(cli::write_line_plot(dir + "/l2.png", {{1, 2}, {1}}, 0, "", "", "", false), "l2.png: the plot's lines differ");
+    EXPECT_ERROR(cli::write_line_plot(dir + "/l3.png", {}, 0, "", "", "", false), "l3.png: cannot draw a plot without values");
+    cli::write_line_plot(dir + "/flat.line.png", {{0, 0}}, 0, "", "", "", false);  // all zero: still drawn
+
     std::vector<const float *> maps;
     for (int k = 0; k < 5; ++k) maps.push_back(m.data());
     const std::string sheet = dir + "/sheet.png";
