@@ -11,7 +11,7 @@
 #   JOBS            parallel compile jobs (default 2)
 #   FUZZ_ARGS       extra libFuzzer arguments (e.g. -jobs=1 -workers=1)
 #   ATTNROLL_FUZZ_STRICT=1  also fail on the findings of issue 13 still being
-#                   fixed in src/ (see fuzz/README.md)
+#                   fixed in src/ (listed in fuzz/fuzz_api.cpp and fuzz_stream.cpp)
 # Each target starts from its committed seeds (fuzz/corpus/NAME) and keeps
 # what it learns in build-fuzz/corpus/NAME, so later runs start from there.
 set -euo pipefail
