@@ -13,20 +13,35 @@ namespace {
 // written in the same loop would not vectorise without reassociation.
 constexpr int64_t kBlock = 256;
 
-template <class T>
-__attribute__((always_inline)) inline T entropy_of(const T *row, int64_t n) {
-    const T sum = row_sum(row, n);
-    const T inv = sum == T(0) ? T(1) : T(1) / sum;
+template <class T, bool Clean>
+__attribute__((always_inline)) inline T entropy_terms(const T *row, int64_t n, T inv) {
     T terms[kBlock], total = 0;
     for (int64_t j0 = 0; j0 < n; j0 += kBlock) {
         const int64_t m = n - j0 < kBlock ? n - j0 : kBlock;
         for (int64_t j = 0; j < m; ++j) {
             const T p = row[j0 + j] * inv;
-            terms[j] = p * fast_log(p + T(1e-10));
+            terms[j] = p * (Clean ? log_normal(p + T(1e-10)) : fast_log(p + T(1e-10)));
         }
         total -= row_sum(terms, m);
     }
     return total;
+}
+
+// A row with no negative, infinite or NaN entry (its sum finite, its minimum
+// >= 0, 1/sum finite) has every p + 1e-10 positive and normal: the log needs no special
+// cases there, which halves its work.  Other rows take the full fast_log.
+template <class T>
+__attribute__((always_inline)) inline T entropy_of(const T *row, int64_t n) {
+    const T sum = row_sum(row, n);
+    T low[8] = {T(0), T(0), T(0), T(0), T(0), T(0), T(0), T(0)};
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int k = 0; k < 8; ++k) low[k] = row[j + k] < low[k] ? row[j + k] : low[k];
+    for (; j < n; ++j) low[0] = row[j] < low[0] ? row[j] : low[0];
+    const T inv = sum == T(0) ? T(1) : T(1) / sum;
+    bool clean = sum - sum == T(0) && inv - inv == T(0);  // both finite (a subnormal sum is not)
+    for (int k = 0; k < 8; ++k) clean = clean && low[k] >= T(0);
+    return clean ? entropy_terms<T, true>(row, n, inv) : entropy_terms<T, false>(row, n, inv);
 }
 
 #if defined(__x86_64__) || defined(__i386__)

@@ -29,11 +29,10 @@ inline T bits_to(U u) {
     return t;
 }
 
-inline double fast_log(double x) {
-    // Positive subnormals (and 0, negatives, NaN: replaced below) as DBL_MIN.
-    // Every select is a bit mask (see above).
-    const uint64_t normal = 0 - static_cast<uint64_t>(x > 2.2250738585072014e-308);  // all ones or zero
-    const uint64_t b = (bits_to<uint64_t>(x) & normal) | (0x0010000000000000ull & ~normal);
+// log(x) for a positive, normal, finite x only: what the caller knows holds
+// (the entropy, on rows checked once) skips fast_log's special cases.
+inline double log_normal(double x) {
+    const uint64_t b = bits_to<uint64_t>(x);
     // The exponent field as an exact double: 2^52 + field, minus 2^52.
     const double field = bits_to<double>(0x4330000000000000ull | (b >> 52 & 0x7ff));
     const uint64_t mant = b & 0x000fffffffffffffull;
@@ -46,7 +45,14 @@ inline double fast_log(double x) {
     const double t2 = z * (6.666666666666735130e-01 +
                            w * (2.857142874366239149e-01 + w * (1.818357216161805012e-01 + w * 1.479819860511658591e-01)));
     const double r = t1 + t2, hfsq = 0.5 * f * f;
-    const double y = e * 6.93147180369123816490e-01 - ((hfsq - (s * (hfsq + r) + e * 1.90821492927058770002e-10)) - f);
+    return e * 6.93147180369123816490e-01 - ((hfsq - (s * (hfsq + r) + e * 1.90821492927058770002e-10)) - f);
+}
+
+inline double fast_log(double x) {
+    // Positive subnormals (and 0, negatives, NaN: replaced below) as DBL_MIN.
+    // Every select is a bit mask (see above).
+    const uint64_t normal = 0 - static_cast<uint64_t>(x > 2.2250738585072014e-308);  // all ones or zero
+    const double y = log_normal(bits_to<double>((bits_to<uint64_t>(x) & normal) | (0x0010000000000000ull & ~normal)));
     // Positive and finite: y.  Else +inf -> +inf, +-0 -> -inf, negative or NaN -> NaN.
     const double inf = std::numeric_limits<double>::infinity();
     const uint64_t is_inf = 0 - static_cast<uint64_t>(x == inf), is_zero = 0 - static_cast<uint64_t>(x == 0.0);
@@ -56,9 +62,8 @@ inline double fast_log(double x) {
     return bits_to<double>((bits_to<uint64_t>(y) & fast) | (special & ~fast));
 }
 
-inline float fast_log(float x) {
-    const uint32_t normal = 0 - static_cast<uint32_t>(x > 1.17549435e-38f);
-    const uint32_t b = (bits_to<uint32_t>(x) & normal) | (0x00800000u & ~normal);
+inline float log_normal(float x) {
+    const uint32_t b = bits_to<uint32_t>(x);
     const float field = bits_to<float>(0x4b000000u | (b >> 23 & 0xff));
     const uint32_t mant = b & 0x007fffffu;
     const uint32_t big = 0 - static_cast<uint32_t>(bits_to<float>(mant | 0x3f800000u) > 1.41421356f);
@@ -68,7 +73,12 @@ inline float fast_log(float x) {
     const float t1 = w * (0.40000972152f + w * 0.24279078841f);
     const float t2 = z * (0.66666662693f + w * 0.28498786688f);
     const float r = t1 + t2, hfsq = 0.5f * f * f;
-    const float y = e * 6.9313812256e-01f - ((hfsq - (s * (hfsq + r) + e * 9.0580006145e-06f)) - f);
+    return e * 6.9313812256e-01f - ((hfsq - (s * (hfsq + r) + e * 9.0580006145e-06f)) - f);
+}
+
+inline float fast_log(float x) {
+    const uint32_t normal = 0 - static_cast<uint32_t>(x > 1.17549435e-38f);
+    const float y = log_normal(bits_to<float>((bits_to<uint32_t>(x) & normal) | (0x00800000u & ~normal)));
     const float inf = std::numeric_limits<float>::infinity();
     const uint32_t is_inf = 0 - static_cast<uint32_t>(x == inf), is_zero = 0 - static_cast<uint32_t>(x == 0.0f);
     const uint32_t special = (0x7f800000u & is_inf) | (0xff800000u & is_zero) | (0x7fc00000u & ~(is_inf | is_zero));
