@@ -52,7 +52,6 @@ struct Rgb {
     unsigned char r, g, b;
 };
 
-const Rgb kWhite{255, 255, 255};
 const Rgb kBlack{0, 0, 0};
 const Rgb kNanGrey{128, 128, 128};
 const Rgb kFrame{96, 96, 96};
