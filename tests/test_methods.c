@@ -195,6 +195,14 @@ static void test_discard_by_hand(void **state)
     one_layer(u, NULL, 1, 3, c, 3, got);
     const double want_u[9] = {1.0, 0.0, 0.0, 0.0, 0.8, 0.2, 1.0 / 6, 1.0 / 6, 2.0 / 3};
     TU_ASSERT_CLOSE(got, want_u, 9, 1e-15);
+    /* ties with protected entries equal to the threshold: protect {0}, the
+     * same uniform map, p = .5 of the 6 open entries -> (0,1) (0,2) (1,1);
+     * column 0 keeps every 1/3 although they tie with what goes */
+    const int64_t col0[1] = {0};
+    TU_ASSERT_OK(attnroll_config_set_ints(c, ATTNROLL_OPT_PROTECT, col0, 1));
+    one_layer(u, NULL, 1, 3, c, 3, got);
+    const double want_p[9] = {1.0, 0.0, 0.0, 0.2, 0.6, 0.2, 1.0 / 6, 1.0 / 6, 2.0 / 3};
+    TU_ASSERT_CLOSE(got, want_p, 9, 1e-15);
     attnroll_config_destroy(c);
 }
 
