@@ -49,6 +49,8 @@ def run(args, env, count_execs=False, tmp_path=None):
     if count_execs:
         trace = str(tmp_path / "execve.trace")
         cmd = [shutil.which("strace"), "-f", "-qq", "-e", "trace=execve", "-o", trace] + cmd
+        # LeakSanitizer cannot run under ptrace; the untraced runs check leaks.
+        env = dict(env, ASAN_OPTIONS=env.get("ASAN_OPTIONS", "") + ":detect_leaks=0")
     p = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
     execs = None
     if trace:
