@@ -256,6 +256,72 @@ void write_npz(const std::string &path, const std::vector<NpzEntry> &entries, bo
     commit_temp(tmp, path, force);
 }
 
+namespace {
+
+uint64_t le(const unsigned char *p, int bytes) {
+    uint64_t v = 0;
+    for (int i = bytes - 1; i >= 0; --i) v = v << 8 | p[i];
+    return v;
+}
+
+// Where the central directory says `member`'s local header is (the first
+// entry of that name, as zip_name_locate finds it), with zip64 offsets; 0 and
+// false when the directory cannot be read this way (then libzip's whole read
+// is used, which reports what is wrong).
+bool local_header_offset(const std::string &path, uint64_t file_size, const std::string &member, uint64_t &offset) {
+    // The end-of-central-directory record: in the last 22 + 65535 bytes.
+    const uint64_t tail_size = std::min<uint64_t>(file_size, 22 + 65535);
+    std::vector<unsigned char> tail(static_cast<size_t>(tail_size));
+    read_range(path, file_size - tail_size, tail.data(), tail.size());
+    size_t eocd = tail.size();
+    for (size_t i = tail.size() >= 22 ? tail.size() - 22 + 1 : 0; i-- > 0;)
+        if (std::memcmp(&tail[i], "PK\5\6", 4) == 0) {
+            eocd = i;
+            break;
+        }
+    if (eocd == tail.size()) return false;
+    uint64_t cd_size = le(&tail[eocd + 12], 4), cd_offset = le(&tail[eocd + 16], 4);
+    if (cd_offset == 0xffffffff || cd_size == 0xffffffff) {  // zip64: its locator sits just before
+        if (eocd < 20 || std::memcmp(&tail[eocd - 20], "PK\6\7", 4) != 0) return false;
+        const uint64_t record = le(&tail[eocd - 20 + 8], 8);
+        unsigned char z[56];
+        if (record > file_size || file_size - record < sizeof z) return false;
+        read_range(path, record, z, sizeof z);
+        if (std::memcmp(z, "PK\6\6", 4) != 0) return false;
+        cd_size = le(z + 40, 8);
+        cd_offset = le(z + 48, 8);
+    }
+    if (cd_offset > file_size || cd_size > file_size - cd_offset || cd_size > (uint64_t{1} << 30)) return false;
+    std::vector<unsigned char> cd(static_cast<size_t>(cd_size));
+    read_range(path, cd_offset, cd.data(), cd.size());
+    for (size_t at = 0; at + 46 <= cd.size();) {
+        const unsigned char *e = &cd[at];
+        if (std::memcmp(e, "PK\1\2", 4) != 0) return false;
+        const size_t name_len = static_cast<size_t>(le(e + 28, 2)), extra_len = static_cast<size_t>(le(e + 30, 2)),
+                     comment_len = static_cast<size_t>(le(e + 32, 2));
+        if (at + 46 + name_len + extra_len > cd.size()) return false;
+        if (name_len == member.size() && std::memcmp(e + 46, member.data(), name_len) == 0) {
+            offset = le(e + 42, 4);
+            if (offset != 0xffffffff) return true;
+            // zip64 extra field: sizes first when they overflowed, then the offset.
+            size_t skip = (le(e + 24, 4) == 0xffffffff ? 8 : 0) + (le(e + 20, 4) == 0xffffffff ? 8 : 0);
+            for (size_t x = at + 46 + name_len; x + 4 <= at + 46 + name_len + extra_len;) {
+                const uint64_t id = le(&cd[x], 2), len = le(&cd[x + 2], 2);
+                if (id == 1 && skip + 8 <= len && x + 4 + skip + 8 <= cd.size()) {
+                    offset = le(&cd[x + 4 + skip], 8);
+                    return true;
+                }
+                x += 4 + static_cast<size_t>(len);
+            }
+            return false;
+        }
+        at += 46 + name_len + extra_len + comment_len;
+    }
+    return false;
+}
+
+}  // namespace
+
 bool locate_npz_member(const std::string &path, const std::string &key, ArrayInFile &out) {
     const std::string member = key + ".npy";
     zip_stat_t sb;
@@ -267,36 +333,39 @@ bool locate_npz_member(const std::string &path, const std::string &key, ArrayInF
             !(sb.valid & ZIP_STAT_COMP_METHOD) || !(sb.valid & ZIP_STAT_SIZE) || sb.comp_method != ZIP_CM_STORE)
             return false;  // deflated, or an error read_npz reports
     }
-    // libzip does not say where a member's data starts.  Its local header
-    // ("PK\3\4", 26 bytes of fields, the name, an extra field) is looked for
-    // in the archive's first bytes (file_head) and checked against the
-    // directory's size and the .npy magic.
+    // libzip does not say where a member's data starts: the central directory
+    // gives its local header ("PK\3\4", 26 bytes of fields, the name, an
+    // extra field), which is checked against the name, the directory's size
+    // and the .npy magic.  (Looking for the name in the archive's first bytes
+    // instead was wrong for archives holding two headers of one name.)
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) return false;
-    const std::vector<unsigned char> head = file_head(path, static_cast<uint64_t>(st.st_size));
-    for (size_t from = 30; from < head.size();) {
-        const void *hit = memmem(head.data() + from, head.size() - from, member.data(), member.size());
-        if (!hit) break;
-        const size_t at = static_cast<size_t>(static_cast<const unsigned char *>(hit) - head.data());
-        from = at + 1;
-        const unsigned char *header = head.data() + at - 30;
-        const size_t name_len = size_t{header[26]} | size_t{header[27]} << 8;
-        const size_t extra_len = size_t{header[28]} | size_t{header[29]} << 8;
-        if (std::memcmp(header, "PK\3\4", 4) != 0 || name_len != member.size()) continue;
-        const uint64_t data = at + name_len + extra_len;
-        if (data + sb.size > static_cast<uint64_t>(st.st_size) || data + 6 > head.size() ||
-            !is_npy_magic(head.data() + data))
-            continue;
-        const NpyLayout l = npy_layout_in_file(path, head, data, sb.size, path + ":" + member);
-        if (l.swap) return false;
-        out = npy_span(path, data, l);
-        out.member_offset = data;
-        out.member_size = sb.size;
-        out.has_crc = (sb.valid & ZIP_STAT_CRC) != 0;
-        out.crc = sb.crc;
-        return true;
-    }
-    return false;
+    const auto file_size = static_cast<uint64_t>(st.st_size);
+    uint64_t header_at = 0;
+    if (!local_header_offset(path, file_size, member, header_at) || header_at > file_size ||
+        file_size - header_at < 30 + member.size())
+        return false;
+    unsigned char fixed[30];
+    read_range(path, header_at, fixed, sizeof fixed);
+    const size_t name_len = static_cast<size_t>(le(fixed + 26, 2)), extra_len = static_cast<size_t>(le(fixed + 28, 2));
+    if (std::memcmp(fixed, "PK\3\4", 4) != 0 || name_len != member.size()) return false;
+    std::string name(name_len, '\0');
+    read_range(path, header_at + 30, name.data(), name_len);
+    if (name != member) return false;
+    const uint64_t data = header_at + 30 + name_len + extra_len;
+    if (data > file_size || sb.size > file_size - data || sb.size < 12) return false;
+    unsigned char magic[6];
+    read_range(path, data, magic, sizeof magic);
+    if (!is_npy_magic(magic)) return false;
+    const std::vector<unsigned char> none;  // the header is read from the file at `data`
+    const NpyLayout l = npy_layout_in_file(path, none, data, sb.size, path + ":" + member);
+    if (l.swap) return false;
+    out = npy_span(path, data, l);
+    out.member_offset = data;
+    out.member_size = sb.size;
+    out.has_crc = (sb.valid & ZIP_STAT_CRC) != 0;
+    out.crc = sb.crc;
+    return true;
 }
 
 }  // namespace cli
