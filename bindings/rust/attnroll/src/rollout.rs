@@ -12,7 +12,7 @@ fn config_ptr(config: Option<&Config>) -> *const ffi::attnroll_config {
     config.map_or(ptr::null(), |c| c.as_ptr())
 }
 
-fn layer_tensors<V: AsView>(layers: &[V]) -> Result<Vec<ffi::attnroll_tensor>, Error> {
+pub(crate) fn layer_tensors<V: AsView>(layers: &[V]) -> Result<Vec<ffi::attnroll_tensor>, Error> {
     if layers.is_empty() {
         return Err(Error::new(
             Status::Argument,
@@ -41,7 +41,7 @@ fn instance_i64(instance: usize) -> Result<i64, Error> {
     })
 }
 
-fn extents(t: &ffi::attnroll_tensor) -> Vec<usize> {
+pub(crate) fn extents(t: &ffi::attnroll_tensor) -> Vec<usize> {
     // SAFETY: t comes from a live view whose shape array has ndim entries.
     let shape = unsafe { std::slice::from_raw_parts(t.shape, t.ndim as usize) };
     shape.iter().map(|&e| e as usize).collect()

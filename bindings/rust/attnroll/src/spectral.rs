@@ -6,33 +6,8 @@ use attnroll_sys as ffi;
 
 use crate::config::{self, Config};
 use crate::error::{check, Error, Status};
+use crate::rollout::{extents, layer_tensors};
 use crate::tensor::{Array, AsView, Real, TensorViewMut};
-
-fn extents(t: &ffi::attnroll_tensor) -> Vec<usize> {
-    // SAFETY: t comes from a live view whose shape array has ndim entries.
-    let shape = unsafe { std::slice::from_raw_parts(t.shape, t.ndim as usize) };
-    shape.iter().map(|&e| e as usize).collect()
-}
-
-fn layer_tensors<V: AsView>(layers: &[V]) -> Result<Vec<ffi::attnroll_tensor>, Error> {
-    if layers.is_empty() {
-        return Err(Error::new(
-            Status::Argument,
-            "layers: is empty; give at least one layer",
-        ));
-    }
-    if layers.len() > i32::MAX as usize {
-        return Err(Error::new(
-            Status::Argument,
-            format!(
-                "layers: {} layers is more than the library takes ({})",
-                layers.len(),
-                i32::MAX
-            ),
-        ));
-    }
-    Ok(layers.iter().map(|l| l.raw()).collect())
-}
 
 /// Attention flow (Abnar & Zuidema 2020): `out[f, q, j]` is the value of a
 /// maximum flow from token `q` after the last layer of the range to token `j`
