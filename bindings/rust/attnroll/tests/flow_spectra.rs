@@ -9,25 +9,7 @@ use attnroll::{
     effective_rank, effective_rank_into, flow, flow_into, singular_values, singular_values_into, Array, Config, Dtype,
     HeadFusion, Rule, Status, TensorView, TensorViewMut,
 };
-use common::{assert_close, Rng};
-
-/// normalize_rows(mean_h(A) + r I) of frame `f` of a C-ordered [F,H,N,N] layer.
-fn factor(layer: &[f64], f: usize, h: usize, n: usize, r: f64) -> Vec<f64> {
-    let mut abar = vec![0.0; n * n];
-    for hh in 0..h {
-        let base = (f * h + hh) * n * n;
-        for k in 0..n * n {
-            abar[k] += layer[base + k] / h as f64;
-        }
-    }
-    for i in 0..n {
-        abar[i * n + i] += r;
-        let s: f64 = abar[i * n..(i + 1) * n].iter().sum();
-        let s = if s == 0.0 { 1.0 } else { s };
-        abar[i * n..(i + 1) * n].iter_mut().for_each(|x| *x /= s);
-    }
-    abar
-}
+use common::{assert_close, factor, Rng};
 
 /// Edmonds–Karp on the dense layered network: node (l, i) = l * n + i; arcs
 /// (l+1, i) -> (l, j) with capacity factors[l][i, j].

@@ -93,6 +93,24 @@ impl Rng {
     }
 }
 
+/// normalize_rows(mean_h(A) + r I) of frame `f` of a C-ordered [F,H,N,N] layer.
+pub fn factor(layer: &[f64], f: usize, h: usize, n: usize, r: f64) -> Vec<f64> {
+    let mut abar = vec![0.0; n * n];
+    for hh in 0..h {
+        let base = (f * h + hh) * n * n;
+        for k in 0..n * n {
+            abar[k] += layer[base + k] / h as f64;
+        }
+    }
+    for i in 0..n {
+        abar[i * n + i] += r;
+        let s: f64 = abar[i * n..(i + 1) * n].iter().sum();
+        let s = if s == 0.0 { 1.0 } else { s };
+        abar[i * n..(i + 1) * n].iter_mut().for_each(|x| *x /= s);
+    }
+    abar
+}
+
 /// The spec in plain f64, for C-ordered [F,H,N,N] layers: per frame
 /// R = Abar_{e-1} @ ... @ Abar_b, Abar = normalize_rows(mean_h(A) + r I).
 pub fn reference_spatial(
@@ -108,19 +126,7 @@ pub fn reference_spatial(
     for fr in 0..f {
         let mut acc: Vec<f64> = (0..n * n).map(|k| if k / n == k % n { 1.0 } else { 0.0 }).collect();
         for layer in &layers[begin..end] {
-            let mut abar = vec![0.0; n * n];
-            for hh in 0..h {
-                let base = (fr * h + hh) * n * n;
-                for k in 0..n * n {
-                    abar[k] += layer[base + k] / h as f64;
-                }
-            }
-            for i in 0..n {
-                abar[i * n + i] += r;
-                let s: f64 = abar[i * n..(i + 1) * n].iter().sum();
-                let s = if s == 0.0 { 1.0 } else { s };
-                abar[i * n..(i + 1) * n].iter_mut().for_each(|x| *x /= s);
-            }
+            let abar = factor(layer, fr, h, n, r);
             // acc = abar @ acc
             let mut next = vec![0.0; n * n];
             for i in 0..n {
