@@ -98,7 +98,9 @@ ATTNROLL_API const char *attnroll_version_string(void);
 #define ATTNROLL_E_DTYPE     3 /* an unknown dtype, or one not allowed there
                                   (outputs are F32 or F64 only)                 */
 #define ATTNROLL_E_OVERLAP   4 /* an output overlaps itself or an input         */
-#define ATTNROLL_E_MEMORY    5 /* an allocation failed                          */
+#define ATTNROLL_E_MEMORY    5 /* an allocation failed, or working memory
+                                  would exceed what is available (a broadcast
+                                  input claiming 2^61 elements, say)           */
 #define ATTNROLL_E_STATE     6 /* an object is not in a state that allows the
                                   call (e.g. pushing to a finished stream)      */
 #define ATTNROLL_E_INTERNAL  7 /* a failure inside the library; please report  */
@@ -460,7 +462,10 @@ ATTNROLL_API int32_t attnroll_spatial_grad(const attnroll_tensor *layers,
  *            with i; if none is, each leading axis is indexed with 0 (the first
  *            [T,T] slice).  If more than one leading axis then remains, they are
  *            AVERAGED element-wise (as heads are averaged; the original scripts
- *            silently skipped such a layer).
+ *            silently skipped such a layer).  A remaining axis of stride 0 (a
+ *            broadcast) holds one value however long it is: it is not walked,
+ *            so the work follows the memory the view covers, and no table is
+ *            kept for any axis.
  *
  *   [in]  attn      any dtype, rank 2..ATTNROLL_MAX_NDIM, any strides.
  *   [in]  instance  >= 0.
@@ -478,6 +483,7 @@ ATTNROLL_API int32_t attnroll_select_instance(const attnroll_tensor *attn, int64
  *   [in]  attn      as for attnroll_select_instance.
  *   [in]  instance  >= 0.
  *   [out] rows, cols  the selected matrix's extents; must not be NULL.
+ * O(rank): reads the shape and strides only, allocates nothing.
  * @return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _SHAPE, _DTYPE.
  */
 ATTNROLL_API int32_t attnroll_select_shape(const attnroll_tensor *attn, int64_t instance,
@@ -569,6 +575,14 @@ typedef struct attnroll_stream attnroll_stream;
  * the running product.  ENTROPY and DISCARD add two N'xN' matrices per worker.
  * attnroll_stream_info reports the bytes.  The stream keeps its worker threads
  * (ATTNROLL_OPT_THREADS) asleep between pushes, until it is destroyed.
+ * The running product is allocated here, at once, and committed (its pages
+ * are provided straight away, not on first touch).  Before that, every
+ * working buffer of 64 MiB or more is checked against the memory available
+ * now (Linux: /proc/meminfo MemAvailable, lowered to the headroom under the
+ * process's cgroup v2 memory.max): a request that does not fit is
+ * ATTNROLL_E_MEMORY with both sizes in the message, instead of a process the
+ * kernel's OOM killer ends later.  The same check guards every function's
+ * large buffers.
  * @return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _DTYPE, _MEMORY.
  */
 ATTNROLL_API int32_t attnroll_stream_create(const attnroll_config *config, int64_t frames,
@@ -606,8 +620,10 @@ ATTNROLL_API int32_t attnroll_stream_push_grad(attnroll_stream *stream, const at
  *              rows [F,k,N'] (or [k,N'] when F == 1); with CUMULATIVE a
  *              leading axis L' (the layers of the range pushed).
  * Gives ATTNROLL_E_STATE when no layer of the range has been pushed, or when
- * LAYER_END is set beyond the number of layers pushed.
- * @return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _SHAPE, _DTYPE, _STATE, _MEMORY.
+ * LAYER_END is set beyond the number of layers pushed.  out must not overlap
+ * itself (ATTNROLL_E_OVERLAP).
+ * @return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _SHAPE, _DTYPE, _OVERLAP, _STATE,
+ *         _MEMORY.
  */
 ATTNROLL_API int32_t attnroll_stream_result(attnroll_stream *stream, const attnroll_tensor *out);
 

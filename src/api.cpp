@@ -1,9 +1,11 @@
 // Every extern "C" entry point: clear the thread's message, run the C++ code,
 // and turn whatever it throws into a status.  Nothing escapes this file.
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <new>
+#include <stdexcept>
 
 #include "attnroll.h"
 #include "blas_report.hpp"
@@ -26,6 +28,13 @@ int32_t guarded(Body &&body) noexcept {
         return e.status();
     } catch (const std::bad_alloc &) {
         attnroll::set_message("out of memory");
+        return ATTNROLL_E_MEMORY;
+    } catch (const std::length_error &e) {
+        // A working array longer than any allocation can be (a broadcast
+        // input of 2^61 elements, say): a memory failure, not a library bug.
+        char text[160];
+        std::snprintf(text, sizeof text, "out of memory: a working array would be too large (%s)", e.what());
+        attnroll::set_message(text);
         return ATTNROLL_E_MEMORY;
     } catch (const std::exception &e) {
         attnroll::set_message(e.what());

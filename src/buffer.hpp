@@ -1,13 +1,19 @@
 // Uninitialised working memory for the rollout state.  Large buffers are
 // mapped with MAP_POPULATE: the kernel provides all their pages in one system
 // call instead of one page fault per 4 KiB on first touch, which on virtual
-// machines is a visible share of a call's time.
+// machines is a visible share of a call's time.  Because populating commits
+// the memory at once, a buffer of 64 MiB or more is first checked against the
+// memory available (memory.hpp): too large is ATTNROLL_E_MEMORY, not a
+// process the kernel kills.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <new>
 #include <utility>
+
+#include "memory.hpp"
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -21,7 +27,9 @@ public:
     Buffer() = default;
     explicit Buffer(size_t count) : count_(count) {
         if (count == 0) return;
+        if (count > SIZE_MAX / sizeof(T)) throw std::bad_alloc();
         const size_t bytes = count * sizeof(T);
+        reserve_or_fail(bytes);
 #if defined(__linux__) && defined(MAP_POPULATE)
         if (bytes >= kMapped) {
             void *p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,

@@ -98,14 +98,16 @@ void average_rows_typed(const LayerView &v, int64_t frame, int64_t r0, int64_t r
                        static_cast<int64_t>(sizeof(I)) * frame * v.frame_stride;
     for (int64_t c0 = r0; c0 < r1; c0 += kChunk) {
         const int64_t c1 = c0 + kChunk < r1 ? c0 + kChunk : r1;
-        const int64_t entries = static_cast<int64_t>(v.offsets.size());
+        const int64_t entries = v.entries.count;
         for (int64_t h = 0; h < entries; h += kGroup) {
             const int g = static_cast<int>(entries - h < kGroup ? entries - h : kGroup);
             const bool first = h == 0;
+            int64_t offset[kGroup];
+            for (int k = 0; k < g; ++k) offset[k] = v.entries.offset(h + k);
             for (int64_t i = c0; i < c1; ++i) {
                 const unsigned char *src[kGroup];
                 for (int k = 0; k < g; ++k)
-                    src[k] = base + static_cast<int64_t>(sizeof(I)) * (v.offsets[h + k] + i * v.row_stride);
+                    src[k] = base + static_cast<int64_t>(sizeof(I)) * (offset[k] + i * v.row_stride);
                 T *row = dst + (i - r0) * ld;
 #if ATTNROLL_HAVE_F16C_PATH
                 if constexpr (std::is_same<I, Half>::value && std::is_same<T, float>::value) {
@@ -122,7 +124,7 @@ void average_rows_typed(const LayerView &v, int64_t frame, int64_t r0, int64_t r
             }
         }
     }
-    const int64_t count = static_cast<int64_t>(v.offsets.size());
+    const int64_t count = v.entries.count;
     if (count > 1) {
         const T inv = static_cast<T>(1.0 / static_cast<double>(count));
         for (int64_t i = r0; i < r1; ++i)
@@ -135,7 +137,7 @@ template <class T, class I>
 void load_row_typed(const LayerView &v, int64_t frame, int64_t entry, int64_t row, T *dst) {
     const unsigned char *src[1] = {reinterpret_cast<const unsigned char *>(v.base) +
                                    static_cast<int64_t>(sizeof(I)) *
-                                       (frame * v.frame_stride + v.offsets[static_cast<size_t>(entry)] +
+                                       (frame * v.frame_stride + v.entries.offset(entry) +
                                         row * v.row_stride)};
 #if ATTNROLL_HAVE_F16C_PATH
     if constexpr (std::is_same<I, Half>::value && std::is_same<T, float>::value) {

@@ -109,7 +109,7 @@ template <class T>
 const T *row_of(const LayerView &v, int64_t f, int64_t h, int64_t i, T *room) {
     if (v.dtype == dtype_of<T>() && v.col_stride == 1) {
         const char *p = v.base + static_cast<int64_t>(sizeof(T)) *
-                                     (f * v.frame_stride + v.offsets[static_cast<size_t>(h)] + i * v.row_stride);
+                                     (f * v.frame_stride + v.entries.offset(h) + i * v.row_stride);
         if (reinterpret_cast<uintptr_t>(p) % alignof(T) == 0) return reinterpret_cast<const T *>(p);
     }
     load_row(v, f, h, i, room);
@@ -189,7 +189,7 @@ void LayerFuser<T>::fuse_heads(int64_t f, int64_t r0, int64_t r1, int64_t h0, in
 
 template <class T>
 void LayerFuser<T>::fuse(int64_t f, int64_t r0, int64_t r1, T *dst, int64_t ld) const {
-    const int64_t n = a_.cols, heads = static_cast<int64_t>(a_.offsets.size());
+    const int64_t n = a_.cols, heads = a_.entries.count;
     if (m_.fusion == ATTNROLL_FUSE_MEAN && m_.drop == 0) {
         // The spec's own case: the grouped-heads loop of fuse.cpp.
         average_rows(a_, f, r0, r1, dst, ld);
@@ -213,7 +213,7 @@ void LayerFuser<T>::fuse(int64_t f, int64_t r0, int64_t r1, T *dst, int64_t ld) 
 template <class T>
 void LayerFuser<T>::fuse_entropy(int64_t f, T *dst) const {
     constexpr int64_t kHeadsCached = 2;  // their planes stay in L2 with dst
-    const int64_t n = a_.cols, heads = static_cast<int64_t>(a_.offsets.size());
+    const int64_t n = a_.cols, heads = a_.entries.count;
     std::vector<T> room(static_cast<size_t>(n));
     std::vector<double> w(static_cast<size_t>(heads));
     double top = 0, total = 0;

@@ -69,8 +69,8 @@ void roll_out_typed(const std::vector<LayerView> &layers, const std::vector<Laye
     const std::vector<int64_t> chain_rows = cumulative ? std::vector<int64_t>{} : config.query_rows;
     const int64_t rows = chain_rows.empty() ? n : static_cast<int64_t>(chain_rows.size());
     const double per_row = static_cast<double>(n) *
-                           static_cast<double>(layers.front().offsets.size() * (grads ? 2 : 1) +
-                                               static_cast<size_t>(rows));
+                           (static_cast<double>(layers.front().entries.count) * (grads ? 2 : 1) +
+                            static_cast<double>(rows));
     BlasSingleThreaded blas;
     Workers workers(choose_workers(config.threads, per_row, frames * n));
     Chain<T> chain(frames, n, chain_rows, workers);

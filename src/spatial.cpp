@@ -15,8 +15,7 @@ LayerView spatial_layer_view(const View &layer) {
     v.cols = layer.shape[h + 2];
     v.row_stride = layer.strides[h + 1];
     v.col_stride = layer.strides[h + 2];
-    v.offsets.resize(static_cast<size_t>(layer.shape[h]));
-    for (int64_t i = 0; i < layer.shape[h]; ++i) v.offsets[static_cast<size_t>(i)] = i * layer.strides[h];
+    v.entries.add_axis(layer.shape[h], layer.strides[h]);
     return v;
 }
 

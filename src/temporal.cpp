@@ -12,7 +12,8 @@ LayerView select_instance_view(const View &attn, int64_t instance) {
     v.base = attn.data;
     v.dtype = attn.dtype;
     int64_t base = 0;                 // element offset of the selected slice
-    std::vector<int32_t> averaged;    // leading axes left over, averaged
+    int32_t averaged[ATTNROLL_MAX_NDIM];  // leading axes left over, averaged
+    int32_t num_averaged = 0;
     int32_t row_axis = r - 2, col_axis = r - 1;
     if (r == 3) {
         const bool square = attn.shape[1] == attn.shape[2];
@@ -30,21 +31,21 @@ LayerView select_instance_view(const View &attn, int64_t instance) {
         if (chosen >= 0) {
             base = instance * attn.strides[chosen];
             for (int32_t d = 0; d < r - 2; ++d)
-                if (d != chosen) averaged.push_back(d);
+                if (d != chosen) averaged[num_averaged++] = d;
         }  // else every leading axis at 0: the first [T,T] slice
     }
     v.rows = attn.shape[row_axis];
     v.cols = attn.shape[col_axis];
     v.row_stride = attn.strides[row_axis];
     v.col_stride = attn.strides[col_axis];
-    // One offset per element of the leftover leading axes, in C order.
-    v.offsets.assign(1, base);
-    for (int32_t d : averaged) {
-        std::vector<int64_t> grown;
-        grown.reserve(v.offsets.size() * static_cast<size_t>(attn.shape[d]));
-        for (int64_t off : v.offsets)
-            for (int64_t i = 0; i < attn.shape[d]; ++i) grown.push_back(off + i * attn.strides[d]);
-        v.offsets.swap(grown);
+    // The leftover leading axes are averaged.  A broadcast (stride 0) or
+    // single-element axis holds one value however long it is, and the mean of
+    // copies is the value: only the others are kept, so the work and memory
+    // follow the data the view covers, not its claimed extent.
+    v.entries.base = base;
+    for (int32_t i = 0; i < num_averaged; ++i) {
+        const int32_t d = averaged[i];
+        if (attn.strides[d] != 0 && attn.shape[d] > 1) v.entries.add_axis(attn.shape[d], attn.strides[d]);
     }
     return v;
 }
