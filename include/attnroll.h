@@ -405,6 +405,9 @@ ATTNROLL_API int32_t attnroll_config_get_floats(const attnroll_config *config, i
  *                     (frames, heads, tokens, tokens) or [H,N,N] (one frame).
  *                     All must have the same rank and shape; dtype and strides
  *                     may differ from layer to layer.  Must not be NULL.
+ *                     Every head is read, also along a broadcast (stride 0)
+ *                     heads axis, so such a view gives the same bits as its
+ *                     materialized copy; the work grows with H either way.
  *   [in]  num_layers  >= 1.
  *   [in]  config      options, or NULL for the defaults.  ATTNROLL_FUSE_GRAD
  *                     is refused here (ATTNROLL_E_ARGUMENT): it needs
