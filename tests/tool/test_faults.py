@@ -1,5 +1,6 @@
 """The tool under faults: interrupted (SIGINT, SIGTERM), killed outright
-(SIGKILL), run twice into the same folder at once, and out of disk space.
+(SIGKILL), run twice into the same folder at once, out of disk space, and a
+layer file truncated, rewritten, replaced or removed while it is read.
 
 To interrupt a run at a known point, the tool runs with tests/hold_renames.c
 preloaded (its path in ATTNROLL_HOLD_RENAMES, set by ctest): every rename
@@ -15,6 +16,8 @@ import pytest
 
 from conftest import all_files, tool_path, write_spatial_group
 
+needs_map_shim = pytest.mark.skipif(not os.environ.get("ATTNROLL_HOLD_MAPS"),
+                                    reason="ATTNROLL_HOLD_MAPS (the test build's libattnroll_hold_maps.so) is not set")
 needs_shim = pytest.mark.skipif(not os.environ.get("ATTNROLL_HOLD_RENAMES"),
                                 reason="ATTNROLL_HOLD_RENAMES (the test build's libattnroll_hold_renames.so) is not set")
 
@@ -132,3 +135,63 @@ def test_disk_full_fails_cleanly(tmp_path, rng):
         assert not (full / "out" / "attention_maps").exists()
     finally:
         subprocess.run(["umount", str(full)], check=True)
+
+
+def change_truncate(path):
+    os.truncate(path, 10)
+
+
+def change_rewrite(path):
+    """Same size, other bytes: only the modification time tells."""
+    with open(path, "r+b") as f:
+        f.seek(-8, os.SEEK_END)
+        f.write(b"\x00" * 8)
+
+
+def change_replace(path):
+    data = path.read_bytes()
+    other = path.with_name(path.name + ".new")
+    other.write_bytes(data)
+    os.replace(other, path)
+
+
+def change_remove(path):
+    os.unlink(path)
+
+
+@needs_map_shim
+@pytest.mark.parametrize("fmt", ["npy", "savez"])
+@pytest.mark.parametrize("change,says", [(change_truncate, "changed while it was being read (the file shrank)"),
+                                         (change_rewrite, "changed while it was being read (written to)"),
+                                         (change_replace, "replaced by another file while it was being read"),
+                                         (change_remove, "removed while it was being read")])
+def test_a_layer_file_changed_while_read_fails_its_video_naming_it(tmp_path, rng, fmt, change, says):
+    """The run is held just after the tool maps layer 1 (tests/hold_maps.c);
+    the file is then changed under it.  The video fails with an error naming
+    the file; nothing is written for it and no temporary file is left."""
+    maps = tmp_path / "run" / "attention_maps"
+    maps.mkdir(parents=True)
+    write_spatial_group(str(maps), rng, "1", 0, 1, num_layers=3, heads=2, tokens=37, fmt=fmt)
+    layer = next(p for p in maps.iterdir() if "layer_1_" in p.name)
+    marker = tmp_path / "held"
+    out = tmp_path / "out"
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", ATTNROLL_TEST_HOLD_MAP=layer.name,
+               ATTNROLL_TEST_HOLD_MARKER=str(marker),
+               LD_PRELOAD=(os.environ.get("LD_PRELOAD", "") + " " + os.environ["ATTNROLL_HOLD_MAPS"]).strip(),
+               ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0")
+    proc = subprocess.Popen([tool_path(), "spatial", str(tmp_path / "run"), "-o", str(out), "--threads", "1",
+                             "--quiet"], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not marker.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() < deadline, "the tool never mapped " + layer.name
+        time.sleep(0.01)
+    change(layer)
+    marker.unlink()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    assert str(layer) in err and says in err, err
+    written = {f for f in all_files(out) if not f.endswith("attnroll_run.json")} if out.exists() else set()
+    assert written == set(), written
+    assert not any(".tmp-" in f for f in all_files(tmp_path)), all_files(tmp_path)

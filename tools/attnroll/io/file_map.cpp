@@ -94,6 +94,11 @@ MappedRange::MappedRange(const std::string &path, uint64_t offset, size_t size) 
     struct stat st {};
     const int fd = open_and_stat(path, st);
     const auto file_size = static_cast<uint64_t>(st.st_size);
+    device_ = static_cast<uint64_t>(st.st_dev);
+    inode_ = static_cast<uint64_t>(st.st_ino);
+    bytes_ = file_size;
+    modified_s_ = static_cast<int64_t>(st.st_mtim.tv_sec);
+    modified_ns_ = static_cast<int64_t>(st.st_mtim.tv_nsec);
     if (offset > file_size || size > file_size - offset) {
         ::close(fd);
         throw Error(path + ": truncated: " + std::to_string(size) + " bytes expected at offset " +
@@ -128,6 +133,15 @@ MappedRange::~MappedRange() {
 void MappedRange::check() const {
     if (slots[slot_].shrank.load(std::memory_order_acquire))
         throw Error(path_ + ": changed while it was being read (the file shrank); its numbers were not used");
+    struct stat now {};
+    if (::stat(path_.c_str(), &now) != 0)
+        throw Error(path_ + ": removed while it was being read (" + errno_text(errno) +
+                    "); its numbers were not used");
+    if (static_cast<uint64_t>(now.st_dev) != device_ || static_cast<uint64_t>(now.st_ino) != inode_)
+        throw Error(path_ + ": replaced by another file while it was being read; its numbers were not used");
+    if (static_cast<uint64_t>(now.st_size) != bytes_ || static_cast<int64_t>(now.st_mtim.tv_sec) != modified_s_ ||
+        static_cast<int64_t>(now.st_mtim.tv_nsec) != modified_ns_)
+        throw Error(path_ + ": changed while it was being read (written to); its numbers were not used");
 }
 
 }  // namespace cli

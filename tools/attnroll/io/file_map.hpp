@@ -29,9 +29,11 @@ public:
     const unsigned char *data() const { return data_; }
     size_t size() const { return size_; }
 
-    // Throws "PATH: changed while it was being read (it shrank)" when part of
-    // the range vanished since it was mapped; the bytes read were not the
-    // file's.  Call after every use of data().
+    // Throws an Error naming the file when it changed since it was opened:
+    // part of the range vanished (it shrank: the bytes read were not the
+    // file's), it was written to (size or modification time differ), or the
+    // name now leads to another file or none (replaced or removed: the layers
+    // read would mix two versions of the dump).  Call after every use of data().
     void check() const;
 
 private:
@@ -41,6 +43,9 @@ private:
     const unsigned char *data_ = nullptr;
     size_t size_ = 0;
     int slot_ = -1;         // in the SIGBUS guard's table
+    // The file as opened, for check().
+    uint64_t device_ = 0, inode_ = 0, bytes_ = 0;
+    int64_t modified_s_ = 0, modified_ns_ = 0;
 };
 
 }  // namespace cli
