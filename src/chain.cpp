@@ -115,6 +115,11 @@ void Chain<T>::apply(const Source &layer, const Observer *observe) {
     need_frames(static_cast<bool>(layer.whole));
     const bool first = applied_ == 0;
     const int64_t blocks = blocks_, per_frame = rows() * n_;
+    // Made before the state changes: once the new state is in place nothing
+    // may fail, so that a failed apply leaves the chain as it was (a stream
+    // push that failed can be made again).
+    std::function<void(int64_t, int)> report;
+    if (observe) report = [&](int64_t f, int) { (*observe)(applied_, f, state_.data() + f * per_frame); };
     workers_.run(frames_ * blocks, [&](int64_t task, int worker) {
         const int64_t f = task / blocks;
         T *dst = (first ? state_.data() : next_.data()) + f * per_frame;
@@ -130,8 +135,7 @@ void Chain<T>::apply(const Source &layer, const Observer *observe) {
         }
     }
     if (!first) state_.swap(next_);
-    if (observe)
-        workers_.run(frames_, [&](int64_t f, int) { (*observe)(applied_, f, state_.data() + f * per_frame); });
+    if (report) workers_.run(frames_, report);
     ++applied_;
 }
 

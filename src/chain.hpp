@@ -36,6 +36,7 @@ public:
     Chain(int64_t frames, int64_t n, std::vector<int64_t> query_rows, Workers &workers);
 
     // Applies one layer to every frame (one parallel step, then a barrier).
+    // If it throws, the chain is as it was (a stream's push can be retried).
     void apply(const Source &layer, const Observer *observe = nullptr);
     // Applies layers in order; when every worker can own whole frames it runs
     // each frame through all of them without a barrier between layers.

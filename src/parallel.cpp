@@ -3,6 +3,9 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <cstdio>
+
+#include "error.hpp"
 
 namespace attnroll {
 
@@ -65,7 +68,11 @@ void Workers::work(int worker) {
         for (int64_t t; (t = next_.fetch_add(1)) < tasks_;) (*job_)(t, worker);
     } catch (...) {
         std::lock_guard<std::mutex> lock(mutex_);
-        if (!error_) error_ = std::current_exception();
+        if (!error_) {
+            error_ = std::current_exception();
+            // fail() wrote the message on this thread; the caller reports it.
+            std::snprintf(error_message_, sizeof error_message_, "%s", message());
+        }
         next_.store(tasks_);  // stop handing out work
     }
 }
@@ -103,7 +110,10 @@ void Workers::run(int64_t tasks, const std::function<void(int64_t task, int work
     std::unique_lock<std::mutex> lock(mutex_);
     finished_.wait(lock, [&] { return busy_ == 0; });
     job_ = nullptr;
-    if (error_) std::rethrow_exception(error_);
+    if (error_) {
+        set_message(error_message_);
+        std::rethrow_exception(error_);
+    }
 }
 
 int64_t row_blocks(int64_t frames, int64_t rows, int workers) {

@@ -45,7 +45,8 @@ public:
 
     // Runs fn(task, worker) for every task in [0, tasks), the caller being
     // worker 0; returns when all are done.  An exception thrown by fn stops
-    // the handing out of tasks and is rethrown here.
+    // the handing out of tasks and is rethrown here, with the thread's
+    // message (error.hpp) of the worker that threw it.
     void run(int64_t tasks, const std::function<void(int64_t task, int worker)> &fn);
 
 private:
@@ -61,6 +62,7 @@ private:
     uint64_t generation_ = 0;
     bool stop_ = false;
     std::exception_ptr error_;
+    char error_message_[512] = "";  // the message fail() wrote on the thread that threw error_
     std::vector<std::thread> threads_;
 };
 

@@ -2,7 +2,8 @@
  * Threads: the same spatial call from 4 pthreads at once gives bitwise the
  * result of a single-threaded run (default config and ATTNROLL_OPT_THREADS 2);
  * ATTNROLL_OPT_THREADS 1 / 2 / 3 / default agree (and match the reference);
- * concurrent streams; per-thread last_error isolation.
+ * concurrent streams; per-thread last_error isolation; an error raised on a
+ * worker thread keeps its message.
  */
 #define _POSIX_C_SOURCE 200112L /* pthread barriers under -std=c99 */
 #include <stdarg.h>
@@ -262,6 +263,36 @@ static void test_fresh_thread_empty(void **state)
     assert_string_not_equal(attnroll_last_error(), "");
 }
 
+/* An error raised on one of the library's worker threads reaches the caller
+ * with its message (the message is per thread; the worker's used to be lost,
+ * leaving "").  attnroll_flow checks each layer's capacities in a task of
+ * its own, spread over 2 workers: one bad layer is checked on the worker
+ * thread in some of the runs. */
+static void test_worker_error_message(void **state)
+{
+    (void)state;
+    enum { FL = 4, FH = 2, FN = 40, RUNS = 40 };
+    const int64_t shape[] = {1, FH, FN, FN}, oshape[] = {1, 1, FN}, rows[] = {0};
+    double *vals[FL], out[FN];
+    attnroll_tensor layers[FL];
+    for (int l = 0; l < FL; ++l) {
+        vals[l] = malloc(sizeof(double) * FH * FN * FN);
+        assert_non_null(vals[l]);
+        for (int i = 0; i < FH * FN * FN; ++i) vals[l][i] = 1.0 / FN;
+        layers[l] = (attnroll_tensor){vals[l], ATTNROLL_F64, 4, shape, NULL};
+    }
+    const attnroll_tensor o = {out, ATTNROLL_F64, 3, oshape, NULL};
+    attnroll_config *cfg = tu_config(TU_DEF, TU_DEF, -1.0, rows, 1, 2);
+    for (int bad = 1; bad < FL; ++bad) {
+        vals[bad][5] = -1.0;
+        for (int run = 0; run < RUNS; ++run)
+            TU_ASSERT_FAILS(attnroll_flow(layers, FL, cfg, &o), ATTNROLL_E_ARGUMENT, "capacity Abar[0,5]");
+        vals[bad][5] = 1.0 / FN;
+    }
+    attnroll_config_destroy(cfg);
+    for (int l = 0; l < FL; ++l) free(vals[l]);
+}
+
 /* Streams on different threads at once. */
 typedef struct sjob {
     const shared *sh;
@@ -324,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_thread_counts_agree),
         cmocka_unit_test(test_last_error_per_thread),
         cmocka_unit_test(test_fresh_thread_empty),
+        cmocka_unit_test(test_worker_error_message),
         cmocka_unit_test(test_concurrent_streams),
     };
     return cmocka_run_group_tests_name("threads", tests, NULL, NULL);
