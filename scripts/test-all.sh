@@ -9,8 +9,9 @@
 #   JOBS                parallel compile jobs (default 2)
 #   CTEST_PARALLEL_LEVEL  honoured by ctest as usual (default: one test at a time)
 #   SKIP_DEPS=1         do not run scripts/install-deps.sh
-# .ci/run also uses this script for its sanitizer build, e.g.
-#   ATTNROLL_BUILD_DIR=build-asan bash scripts/test-all.sh -DATTNROLL_SANITIZE=ON
+# .ci/run also uses this script for its sanitizer build, with the test-only
+# allocation-failure injection (test_alloc_faults), e.g.
+#   ATTNROLL_BUILD_DIR=build-asan bash scripts/test-all.sh -DATTNROLL_SANITIZE=ON -DATTNROLL_ALLOC_FAULTS=ON
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -13,6 +13,7 @@
 #include <new>
 #include <utility>
 
+#include "alloc_fault.hpp"
 #include "memory.hpp"
 
 #if defined(__linux__)
@@ -30,6 +31,7 @@ public:
         if (count > SIZE_MAX / sizeof(T)) throw std::bad_alloc();
         const size_t bytes = count * sizeof(T);
         reserve_or_fail(bytes);
+        if (allocation_fails()) throw std::bad_alloc();  // tests only (alloc_fault.hpp)
 #if defined(__linux__) && defined(MAP_POPULATE)
         if (bytes >= kMapped) {
             void *p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,

@@ -11,9 +11,14 @@
 #          header's prototypes is compared with the awk parser's as a check of
 #          the parser itself
 #
+# ATTNROLL_EXPORTS_EXTRA_HEADER, when set in the environment, names a second
+# header whose functions the library must export too (the test hook of a
+# -DATTNROLL_ALLOC_FAULTS=ON build, tests/alloc_fault.h).
+#
 # Checks:
 #   1. the dynamic symbol table (nm -D --defined-only) holds exactly the
-#      functions declared in HEADER: none missing, none extra;
+#      functions declared in HEADER (and the extra header): none missing, none
+#      extra;
 #   2. each of them is a function (T/W/i) bound to the version node
 #      ATTNROLL_<major> from HEADER's ATTNROLL_VERSION_MAJOR, if nm shows versions;
 #   3. the SONAME is lib<name>.so.<major> and that file exists beside LIBRARY.
@@ -78,6 +83,18 @@ if [ -n "$cc" ] && "$cc" --version 2>/dev/null | grep -q 'Free Software Foundati
         fail "$header does not compile as C99 on its own:"
         cat "$work/aux.err"
     fi
+fi
+
+extra_header=${ATTNROLL_EXPORTS_EXTRA_HEADER-}
+if [ -n "$extra_header" ]; then
+    if ! awk -f "$here/header-functions.awk" "$extra_header" > "$work/declared.extra" ||
+       [ ! -s "$work/declared.extra" ]; then
+        echo "error: found no function declarations in $extra_header" >&2
+        exit 2
+    fi
+    sort -u "$work/declared" "$work/declared.extra" > "$work/declared.all"
+    mv "$work/declared.all" "$work/declared"
+    ndecl=$(wc -l < "$work/declared" | tr -d ' ')
 fi
 
 major=$(sed -n 's/^#define[ \t][ \t]*ATTNROLL_VERSION_MAJOR[ \t][ \t]*\([0-9][0-9]*\).*/\1/p' "$header")
@@ -155,7 +172,7 @@ elif [ ! -e "$(dirname "$library")/$soname" ]; then
     fail "no file or link named $soname beside $library"
 fi
 
-echo "header:  $ndecl functions in $header"
+echo "header:  $ndecl functions in $header${extra_header:+ and $extra_header}"
 echo "library: $nexp exported functions in $library, SONAME ${soname:-<none>}"
 if [ "$failed" -ne 0 ]; then
     echo "exports: FAILED"
