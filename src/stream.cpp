@@ -61,10 +61,15 @@ public:
             BlasSingleThreaded blas;
             if (chain_ && options_.cumulative) {
                 keep_partial_room();
-                const typename Chain<T>::Observer observe = [&](int64_t, int64_t f, const T *state) {
-                    keep_partial(f, state);
-                };
-                chain_->apply(layer_source(fuser, kept_), &observe);
+                try {
+                    const typename Chain<T>::Observer observe = [&](int64_t, int64_t f, const T *state) {
+                        keep_partial(f, state);
+                    };
+                    chain_->apply(layer_source(fuser, kept_), &observe);
+                } catch (...) {
+                    partials_.pop_back();  // as if the push had not been made
+                    throw;
+                }
             } else if (chain_) {
                 chain_->apply(layer_source(fuser, kept_));
             } else {

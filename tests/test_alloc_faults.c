@@ -9,7 +9,7 @@
  * run must give ATTNROLL_E_MEMORY with a message and leave the output (a
  * sentinel pattern) untouched, or the object (a config, a stream) as it was:
  * a stream whose push or result failed takes the same call again and ends
- * with the right result (a CUMULATIVE push not yet: CUMULATIVE_PUSH_RETRY).  The run that no longer fails must equal the run
+ * with the right result.  The run that no longer fails must equal the run
  * without injection, byte for byte.  One failure is allowed not to be an
  * error: a worker thread that cannot be started, whose work then runs on the
  * other threads (parallel.hpp); the result must still be the same, and a
@@ -35,12 +35,6 @@
 #define SENTINEL 0xA5
 #define MAX_LAYERS 4
 
-/* src/stream.cpp: a CUMULATIVE push that fails after making room for its
- * partial product keeps that room, so the result of the stream after the
- * push is made again is wrong.  Until that is fixed (drop the room when the
- * chain's apply throws), a failed CUMULATIVE push is not made again: the
- * status, the message, the layer count and the absence of leaks are checked. */
-#define CUMULATIVE_PUSH_RETRY 0
 
 static int64_t total_cases, total_allocations, total_injected, total_tolerated;
 
@@ -552,11 +546,6 @@ static void stream_check(void *p, int32_t status)
         if (status != ATTNROLL_OK) {
             if (pushed != c->index)
                 fail_msg("stream push %d failed, yet %lld layers count as pushed", c->index, (long long)pushed);
-            if (c->cumulative && !CUMULATIVE_PUSH_RETRY) {
-                attnroll_stream_destroy(c->s);
-                c->s = NULL;
-                return;
-            }
             TU_ASSERT_OK(push_layer(c, c->index));
         }
         finish_stream(c, c->index + 1);

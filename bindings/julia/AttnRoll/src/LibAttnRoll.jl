@@ -460,6 +460,9 @@ every option at its default, per frame:
                     (frames, heads, tokens, tokens) or [H,N,N] (one frame).
                     All must have the same rank and shape; dtype and strides
                     may differ from layer to layer.  Must not be NULL.
+                    Every head is read, also along a broadcast (stride 0)
+                    heads axis, so such a view gives the same bits as its
+                    materialized copy; the work grows with H either way.
   [in]  num_layers  >= 1.
   [in]  config      options, or NULL for the defaults.  ATTNROLL_FUSE_GRAD
                     is refused here (ATTNROLL_E_ARGUMENT): it needs
@@ -522,7 +525,10 @@ Instance selection (spec: select_instance_attention), writing the selected
            with i; if none is, each leading axis is indexed with 0 (the first
            [T,T] slice).  If more than one leading axis then remains, they are
            AVERAGED element-wise (as heads are averaged; the original scripts
-           silently skipped such a layer).
+           silently skipped such a layer).  A remaining axis of stride 0 (a
+           broadcast) holds one value however long it is: it is not walked,
+           so the work follows the memory the view covers, and no table is
+           kept for any axis.
 
   [in]  attn      any dtype, rank 2..ATTNROLL_MAX_NDIM, any strides.
   [in]  instance  >= 0.
@@ -546,6 +552,7 @@ the rules.
   [in]  attn      as for attnroll_select_instance.
   [in]  instance  >= 0.
   [out] rows, cols  the selected matrix's extents; must not be NULL.
+O(rank): reads the shape and strides only, allocates nothing.
 @return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _SHAPE, _DTYPE.
 ```
 """
@@ -652,6 +659,14 @@ write (L'*F*N'*N', or L'*F*k*N' with query rows, in its precision) besides
 the running product.  ENTROPY and DISCARD add two N'xN' matrices per worker.
 attnroll_stream_info reports the bytes.  The stream keeps its worker threads
 (ATTNROLL_OPT_THREADS) asleep between pushes, until it is destroyed.
+The running product is allocated here, at once, and committed (its pages
+are provided straight away, not on first touch).  Before that, every
+working buffer of 64 MiB or more is checked against the memory available
+now (Linux: /proc/meminfo MemAvailable, lowered to the headroom under the
+process's cgroup v2 memory.max): a request that does not fit is
+ATTNROLL_E_MEMORY with both sizes in the message, instead of a process the
+kernel's OOM killer ends later.  The same check guards every function's
+large buffers.
 @return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _DTYPE, _MEMORY.
 ```
 """
@@ -707,8 +722,10 @@ finishes the stream (later pushes are refused; result may be asked again).
              rows [F,k,N'] (or [k,N'] when F == 1); with CUMULATIVE a
              leading axis L' (the layers of the range pushed).
 Gives ATTNROLL_E_STATE when no layer of the range has been pushed, or when
-LAYER_END is set beyond the number of layers pushed.
-@return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _SHAPE, _DTYPE, _STATE, _MEMORY.
+LAYER_END is set beyond the number of layers pushed.  out must not overlap
+itself (ATTNROLL_E_OVERLAP).
+@return ATTNROLL_OK, ATTNROLL_E_ARGUMENT, _SHAPE, _DTYPE, _OVERLAP, _STATE,
+        _MEMORY.
 ```
 """
 function attnroll_stream_result(stream, out)
