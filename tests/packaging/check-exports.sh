@@ -110,15 +110,16 @@ if ! "$nm" -D --defined-only "$library" > "$work/nm" 2> "$work/nm.err"; then
     exit 2
 fi
 # Lines are "ADDRESS TYPE NAME[@[@]VERSION]".  Absolute (A) symbols named like a
-# version node are the version definitions themselves, not exports.
+# version node are the version definitions themselves, not exports (binutils'
+# nm shows them unversioned, "A ATTNROLL_1"; llvm-nm as "A ATTNROLL_1@@ATTNROLL_1").
 awk '
     NF == 3 { name = $3; ver = ""; at = index(name, "@")
               if (at) { ver = substr(name, at); sub(/^@+/, "", ver); name = substr(name, 1, at - 1) }
               print $2, name, ver }
     NF != 3 { print "?", $0, "" }' "$work/nm" > "$work/exports.all"
-awk '$1 == "A" && $3 == "" { print $2 }' "$work/exports.all" | sort -u > "$work/version-nodes"
-awk '$3 != "" { print $3 }' "$work/exports.all" | sort -u > "$work/used-nodes"
-awk 'NR == FNR { node[$1] = 1; next } !($1 == "A" && $3 == "" && ($2 in node))' \
+awk '$1 == "A" && ($3 == "" || $3 == $2) { print $2 }' "$work/exports.all" | sort -u > "$work/version-nodes"
+awk '$3 != "" && !($1 == "A" && $3 == $2) { print $3 }' "$work/exports.all" | sort -u > "$work/used-nodes"
+awk 'NR == FNR { node[$1] = 1; next } !($1 == "A" && ($3 == "" || $3 == $2) && ($2 in node))' \
     "$work/used-nodes" "$work/exports.all" > "$work/exports.typed"
 awk '{ print $2 }' "$work/exports.typed" | sort -u > "$work/exported"
 nexp=$(wc -l < "$work/exported" | tr -d ' ')
