@@ -68,13 +68,15 @@ public:
         std::copy(net.middle.begin(), net.middle.end(), residual_.begin());
         std::fill(flow_.begin(), flow_.end(), 0);
         std::copy(net.source.begin(), net.source.end(), source_.begin());
-        int64_t in_total = 0;
+        // Each sink arc holds up to kTop = 2^61, so their sum may not fit in
+        // int64: only whether any can carry flow matters here.
+        bool reachable = false;
         for (int64_t u = 0; u < n_; ++u) {
             sink_[static_cast<size_t>(u)] = net.quantize(net.bottom[u * n_ + j]);
-            in_total += sink_[static_cast<size_t>(u)];
+            reachable = reachable || sink_[static_cast<size_t>(u)] > 0;
         }
         int64_t total = 0;
-        if (in_total == 0) return 0;
+        if (!reachable) return 0;
         while (bfs()) {
             std::fill(cur_.begin(), cur_.end(), 0);
             const int64_t top = (levels_ - 2) * n_;

@@ -192,6 +192,28 @@ static void test_flow_identity(void **state)
         for (int64_t j = 0; j < n; ++j) assert_true(got[i * n + j] == (i == j ? 1.0 : 0.0));
 }
 
+/* Every token attends to token 0 only, residual 0: each sink arc into token
+ * 0 carries the source's whole capacity (2^61 once scaled), so the sink arcs
+ * sum past int64 (found by fuzz_api; UBSan in CI).  The flow is 1 into token
+ * 0 from every source and 0 elsewhere. */
+static void test_flow_all_into_one_token(void **state)
+{
+    (void)state;
+    const int64_t n = 8, heads = 1;
+    double a[64] = {0};
+    for (int64_t i = 0; i < n; ++i) a[i * n] = 1.0;
+    const double *layers[3] = {a, a, a};
+    attnroll_config *cfg = tu_config(TU_DEF, TU_DEF, 0.0, NULL, 0, TU_DEF);
+    double got[64];
+    const int64_t shape[] = {1, n, n};
+    for (int32_t levels = 2; levels <= 3; ++levels) {
+        TU_ASSERT_OK(run_flow(layers, levels, 1, heads, n, ATTNROLL_F64, TU_CNULL, cfg, 3, shape, ATTNROLL_F64, got));
+        for (int64_t q = 0; q < n; ++q)
+            for (int64_t j = 0; j < n; ++j) assert_true(got[q * n + j] == (j == 0 ? 1.0 : 0.0));
+    }
+    attnroll_config_destroy(cfg);
+}
+
 /* A token no head attends to in the first layer, with no residual: nothing
  * reaches it, whatever the later layers do; the others match the oracle. */
 static void test_flow_disconnected(void **state)
@@ -407,6 +429,7 @@ int main(void)
         cmocka_unit_test(test_flow_one_layer),
         cmocka_unit_test(test_flow_identity),
         cmocka_unit_test(test_flow_disconnected),
+        cmocka_unit_test(test_flow_all_into_one_token),
         cmocka_unit_test(test_flow_random),
         cmocka_unit_test(test_flow_threads),
         cmocka_unit_test(test_flow_bad_input),
