@@ -5,7 +5,10 @@
 //   - a value inside the key's [lower, upper] is accepted (except the
 //     documented exceptions: LAYER_END 0, DISCARD_RATIO 1, NaN/inf), one
 //     outside is refused; a key of another kind is refused;
-//   - get returns what the last accepted set stored.
+//   - get returns what the last accepted set stored;
+//   - option_info gives every key the answer it gave when the model was built
+//     (once per process).
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <vector>
@@ -29,7 +32,26 @@ constexpr int32_t kMaxKey = 40;
 
 bool same_double(double a, double b) { return a == b || (std::isnan(a) && std::isnan(b)); }
 
+// A buffer of n elements set to `fill`: on the stack for the short lists the
+// targets set (check_model runs after every call), on the heap beyond.
+template <class T>
+struct ListBuffer {
+    T small[16];
+    std::vector<T> big;
+    T *get(size_t n, T fill) {
+        T *p = small;
+        if (n > 16) {
+            big.resize(n);
+            p = big.data();
+        }
+        std::fill(p, p + n, fill);
+        return p;
+    }
+};
+
 void check_model(const attnroll_config *c, const std::map<int32_t, Value> &model) {
+    ListBuffer<int64_t> ints;
+    ListBuffer<double> floats;
     for (const auto &kv : model) {
         const Value &v = kv.second;
         int32_t st;
@@ -50,24 +72,26 @@ void check_model(const attnroll_config *c, const std::map<int32_t, Value> &model
             }
             case ATTNROLL_OPTION_INTS: {
                 int64_t n = -1;
-                std::vector<int64_t> xs(v.is.size() + 1, -99);
-                st = attnroll_config_get_ints(c, kv.first, xs.data(), static_cast<int64_t>(xs.size()), &n);
+                const size_t cap = v.is.size() + 1;
+                int64_t *xs = ints.get(cap, -99);
+                st = attnroll_config_get_ints(c, kv.first, xs, static_cast<int64_t>(cap), &n);
                 check_status("attnroll_config_get_ints", st, {ATTNROLL_OK});
                 if (n != static_cast<int64_t>(v.is.size())) fail("get_ints count", "attnroll_config_get_ints", st);
                 for (size_t k = 0; k < v.is.size(); ++k)
                     if (xs[k] != v.is[k]) fail("get_ints differs from the list set", "attnroll_config_get_ints", st);
-                if (xs.back() != -99) fail("get_ints wrote past the count", "attnroll_config_get_ints", st);
+                if (xs[cap - 1] != -99) fail("get_ints wrote past the count", "attnroll_config_get_ints", st);
                 break;
             }
             case ATTNROLL_OPTION_FLOATS: {
                 int64_t n = -1;
-                std::vector<double> xs(v.fs.size() + 1, -99.0);
-                st = attnroll_config_get_floats(c, kv.first, xs.data(), static_cast<int64_t>(xs.size()), &n);
+                const size_t cap = v.fs.size() + 1;
+                double *xs = floats.get(cap, -99.0);
+                st = attnroll_config_get_floats(c, kv.first, xs, static_cast<int64_t>(cap), &n);
                 check_status("attnroll_config_get_floats", st, {ATTNROLL_OK});
                 if (n != static_cast<int64_t>(v.fs.size())) fail("get_floats count", "attnroll_config_get_floats", st);
                 for (size_t k = 0; k < v.fs.size(); ++k)
                     if (!same_double(xs[k], v.fs[k])) fail("get_floats differs", "attnroll_config_get_floats", st);
-                if (xs.back() != -99.0) fail("get_floats wrote past the count", "attnroll_config_get_floats", st);
+                if (xs[cap - 1] != -99.0) fail("get_floats wrote past the count", "attnroll_config_get_floats", st);
                 break;
             }
             default: break;
@@ -119,36 +143,54 @@ bool inside(const Value &v, int32_t key, double x) {
     return x >= v.lower && x <= v.upper && !refused_inside(key, x);
 }
 
+// The keys option_info knows, with their kind and bounds and the defaults of
+// a new config.  option_info is a pure function of its key, so this is
+// computed (and checked) once per process instead of once per input: about
+// 30 of the 43 keys are unknown, and each refusal is a C++ exception inside
+// the library, which under ASan cost most of the time of a short input.
+const std::map<int32_t, Value> &option_model() {
+    static const std::map<int32_t, Value> model = [] {
+        attnroll_config *c = nullptr;
+        if (attnroll_config_create(&c) != ATTNROLL_OK) fail("create failed", "attnroll_config_create", 0);
+        std::map<int32_t, Value> m;
+        for (int32_t key = -2; key <= kMaxKey; ++key) {
+            Value v;
+            const int32_t st = attnroll_option_info(key, &v.kind, &v.lower, &v.upper);
+            check_status("attnroll_option_info", st, {ATTNROLL_OK, ATTNROLL_E_ARGUMENT});
+            if (st != ATTNROLL_OK) continue;
+            if (v.kind < ATTNROLL_OPTION_INT || v.kind > ATTNROLL_OPTION_FLOATS || !(v.lower <= v.upper))
+                fail("option_info: bad kind or bounds", "attnroll_option_info", st);
+            int64_t n = 0;
+            if (v.kind == ATTNROLL_OPTION_INT) attnroll_config_get_int(c, key, &v.i);
+            if (v.kind == ATTNROLL_OPTION_FLOAT) attnroll_config_get_float(c, key, &v.f);
+            if (v.kind == ATTNROLL_OPTION_INTS) {
+                attnroll_config_get_ints(c, key, nullptr, 0, &n);
+                v.is.resize(static_cast<size_t>(n));
+                attnroll_config_get_ints(c, key, v.is.data(), n, &n);
+            }
+            if (v.kind == ATTNROLL_OPTION_FLOATS) {
+                attnroll_config_get_floats(c, key, nullptr, 0, &n);
+                v.fs.resize(static_cast<size_t>(n));
+                attnroll_config_get_floats(c, key, v.fs.data(), n, &n);
+            }
+            m[key] = v;
+        }
+        attnroll_config_destroy(c);
+        return m;
+    }();
+    return model;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FuzzedDataProvider fdp(data, size);
-    // The model: every key option_info knows, with its default.
+    // The model: every key option_info knows, with its default; a new config
+    // must hold the defaults.
+    std::map<int32_t, Value> model = option_model();
     attnroll_config *c = nullptr;
     if (attnroll_config_create(&c) != ATTNROLL_OK) fail("create failed", "attnroll_config_create", 0);
-    std::map<int32_t, Value> model;
-    for (int32_t key = -2; key <= kMaxKey; ++key) {
-        Value v;
-        const int32_t st = attnroll_option_info(key, &v.kind, &v.lower, &v.upper);
-        check_status("attnroll_option_info", st, {ATTNROLL_OK, ATTNROLL_E_ARGUMENT});
-        if (st != ATTNROLL_OK) continue;
-        if (v.kind < ATTNROLL_OPTION_INT || v.kind > ATTNROLL_OPTION_FLOATS || !(v.lower <= v.upper))
-            fail("option_info: bad kind or bounds", "attnroll_option_info", st);
-        int64_t n = 0;
-        if (v.kind == ATTNROLL_OPTION_INT) attnroll_config_get_int(c, key, &v.i);
-        if (v.kind == ATTNROLL_OPTION_FLOAT) attnroll_config_get_float(c, key, &v.f);
-        if (v.kind == ATTNROLL_OPTION_INTS) {
-            attnroll_config_get_ints(c, key, nullptr, 0, &n);
-            v.is.resize(static_cast<size_t>(n));
-            attnroll_config_get_ints(c, key, v.is.data(), n, &n);
-        }
-        if (v.kind == ATTNROLL_OPTION_FLOATS) {
-            attnroll_config_get_floats(c, key, nullptr, 0, &n);
-            v.fs.resize(static_cast<size_t>(n));
-            attnroll_config_get_floats(c, key, v.fs.data(), n, &n);
-        }
-        model[key] = v;
-    }
+    check_model(c, model);
     while (fdp.remaining_bytes() > 0) {
         int32_t key = fdp.ConsumeIntegralInRange<int32_t>(-2, kMaxKey);
         if (fdp.ConsumeIntegralInRange<int>(0, 15) == 0) key = fdp.ConsumeIntegral<int32_t>();
@@ -223,7 +265,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 }
                 break;
             }
-            default: {  // set on NULL config, get of unknown keys
+            default: {  // set on NULL config, get of unknown keys, option_info against the model
+                int32_t kind = -1;
+                double lower = 0, upper = 0;
+                st = attnroll_option_info(key, &kind, &lower, &upper);
+                check_status("attnroll_option_info", st, {ATTNROLL_OK, ATTNROLL_E_ARGUMENT});
+                if ((st == ATTNROLL_OK) != (it != model.end()) ||
+                    (st == ATTNROLL_OK && (kind != v.kind || !same_double(lower, v.lower) || !same_double(upper, v.upper))))
+                    fail("option_info differs from its first answer for this key", "attnroll_option_info", st);
                 st = attnroll_config_set_int(nullptr, key, 0);
                 check_status("attnroll_config_set_int", st, {ATTNROLL_E_ARGUMENT});
                 int64_t x = 12345;

@@ -67,23 +67,31 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         if (usable(name)) names.push_back(name);
     }
-    const fs::path dir = fz::scratch() + "/layers";
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-    fs::create_directories(dir);
-    for (const std::string &name : names) fz::write_file((dir / name).string(), "", 0);
+    // The folder (made once) holds exactly this input's names, created in its
+    // order, and is emptied again at the end: nothing allocated here outlives
+    // the input (libFuzzer would run every input twice to look for a leak).
+    static const std::string dir = [] {
+        const fs::path d = fz::scratch() + "/layers";
+        fs::remove_all(d);
+        fs::create_directories(d);
+        return d.string();
+    }();
+    for (const std::string &name : names) fz::write_file(dir + "/" + name, "", 0);
     cli::SpatialOptions o;
-    o.out = fz::scratch() + "/out";
+    static const std::string out = fz::scratch() + "/out";
+    o.out = out;
     o.quiet = true;
     o.keep_going = fdp.ConsumeBool();
     o.layer_count = fdp.ConsumeBool() ? -1 : fdp.ConsumeIntegralInRange<long>(1, 4);
     o.threads = 1;
     cli::RunReport report("spatial", nlohmann::json::object());
     try {
-        cli::run_spatial(dir.string(), o, report);
+        cli::run_spatial(dir, o, report);
     } catch (const cli::Error &) {
     } catch (const fs::filesystem_error &) {
     }
-    fs::remove_all(fz::scratch() + "/out", ec);
+    for (const std::string &name : names) fz::remove_file(dir + "/" + name);
+    std::error_code ec;
+    fs::remove_all(out, ec);
     return 0;
 }
