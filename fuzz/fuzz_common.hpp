@@ -25,16 +25,6 @@ namespace fz {
     std::abort();
 }
 
-// Known findings of issue 13 that are being fixed elsewhere; tolerated unless
-// ATTNROLL_FUZZ_STRICT=1 is set, so that a smoke run stays about new ones.
-inline bool strict() {
-    static const bool s = [] {
-        const char *e = std::getenv("ATTNROLL_FUZZ_STRICT");
-        return e && *e == '1';
-    }();
-    return s;
-}
-
 // status must be one of `allowed`; a failure needs a message, a success none.
 inline void check_status(const char *call, int32_t status, std::initializer_list<int32_t> allowed) {
     bool ok = false;
