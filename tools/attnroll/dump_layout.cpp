@@ -1,49 +1,75 @@
 #include "dump_layout.hpp"
 
 #include <climits>
-#include <regex>
+#include <string_view>
 
 #include "cli_error.hpp"
+#include "name_tail.hpp"
 #include "parse_long.h"
 
 namespace cli {
 
 namespace {
 
-// A number in a file or layer name (frames, layer index), which the pattern
-// has already checked is all digits; one that does not fit is an error
-// naming where it is, not std::stol's bare "stol".
-long number_in(const std::string &digits, const std::string &where, const char *what) {
+// A number in a file or layer name (frames, layer index), which the scan has
+// already checked is all digits; one that does not fit is an error naming
+// where it is, not std::stol's bare "stol".
+long number_in(std::string_view digits, const std::string &where, const char *what) {
+    const std::string text(digits);
     long value = 0;
-    if (!parse_long_in(digits.c_str(), 0, LONG_MAX, &value))
-        throw Error(where + ": " + what + " " + digits + " is too large");
+    if (!parse_long_in(text.c_str(), 0, LONG_MAX, &value))
+        throw Error(where + ": " + what + " " + text + " is too large");
     return value;
+}
+
+// "video_{v}_frames{a}-{b}" in front of a layer file's own part, already
+// peeled off `tail`: the fields, or false.
+bool take_window(NameTail &tail, std::string_view &vid, std::string_view &first, std::string_view &last) {
+    static constexpr std::string_view kVideo = "video_";
+    if (!tail.take_digits(last) || !tail.take("-") || !tail.take_digits(first) || !tail.take("_frames"))
+        return false;
+    const std::string_view front = tail.rest();
+    if (front.substr(0, kVideo.size()) != kVideo) return false;
+    vid = front.substr(kVideo.size());
+    return NameTail::is_text(vid);
 }
 
 }  // namespace
 
+// Matches ^video_(.+)_frames(\d+)-(\d+)_(?:backbone_vit_layer_|layer_backbone_vit_module_blocks_)(\d+)_attn(_collapsed)?\.(npz|npy)$
 bool parse_spatial_layer_name(const std::string &file_name, SpatialLayerName &out) {
-    static const std::regex name(
-        R"(^video_(.+)_frames(\d+)-(\d+)_(?:backbone_vit_layer_|layer_backbone_vit_module_blocks_)(\d+)_attn(_collapsed)?\.(npz|npy)$)");
-    std::smatch m;
-    if (!std::regex_match(file_name, m, name)) return false;
-    out.vid = m[1];
-    out.first = number_in(m[2], file_name, "frame number");
-    out.last = number_in(m[3], file_name, "frame number");
-    out.layer = number_in(m[4], file_name, "layer number");
-    out.collapsed = m[5].matched;
-    out.npy = m[6] == "npy";
+    NameTail tail(file_name);
+    const bool npy = tail.take(".npy");
+    if (!npy && !tail.take(".npz")) return false;
+    const bool collapsed = tail.take("_collapsed");
+    std::string_view layer, vid, first, last;
+    if (!tail.take("_attn") || !tail.take_digits(layer)) return false;
+    if (!tail.take("_backbone_vit_layer_") && !tail.take("_layer_backbone_vit_module_blocks_")) return false;
+    if (!take_window(tail, vid, first, last)) return false;
+    SpatialLayerName name;
+    name.vid = std::string(vid);
+    name.first = number_in(first, file_name, "frame number");
+    name.last = number_in(last, file_name, "frame number");
+    name.layer = number_in(layer, file_name, "layer number");
+    name.collapsed = collapsed;
+    name.npy = npy;
+    out = std::move(name);
     return true;
 }
 
+// Matches ^video_(.+)_frames(\d+)-(\d+)_refiner_temporal_layer_(\d+)_attn\.npz$
 bool parse_temporal_layer_name(const std::string &file_name, TemporalLayerName &out) {
-    static const std::regex name(R"(^video_(.+)_frames(\d+)-(\d+)_refiner_temporal_layer_(\d+)_attn\.npz$)");
-    std::smatch m;
-    if (!std::regex_match(file_name, m, name)) return false;
-    out.vid = m[1];
-    out.first = number_in(m[2], file_name, "frame number");
-    out.last = number_in(m[3], file_name, "frame number");
-    out.layer = number_in(m[4], file_name, "layer number");
+    NameTail tail(file_name);
+    std::string_view layer, vid, first, last;
+    if (!tail.take("_attn.npz") || !tail.take_digits(layer) || !tail.take("_refiner_temporal_layer_") ||
+        !take_window(tail, vid, first, last))
+        return false;
+    TemporalLayerName name;
+    name.vid = std::string(vid);
+    name.first = number_in(first, file_name, "frame number");
+    name.last = number_in(last, file_name, "frame number");
+    name.layer = number_in(layer, file_name, "layer number");
+    out = std::move(name);
     return true;
 }
 
@@ -55,10 +81,17 @@ bool is_temporal_video_file(const std::string &file_name, const std::string &vid
             file_name.compare(file_name.size() - suffix.size(), suffix.size(), suffix) == 0);
 }
 
+// The first "self_attention_layers.<digits>" (a search for self_attention_layers\.(\d+)).
 long self_attention_index(const std::string &layer_name) {
-    static const std::regex pattern(R"(self_attention_layers\.(\d+))");
-    std::smatch m;
-    return std::regex_search(layer_name, m, pattern) ? number_in(m[1], "layer '" + layer_name + "'", "index") : -1;
+    static constexpr std::string_view kKey = "self_attention_layers.";
+    const std::string_view name(layer_name);
+    for (size_t at = name.find(kKey); at != std::string_view::npos; at = name.find(kKey, at + 1)) {
+        const size_t from = at + kKey.size();
+        size_t to = from;
+        while (to < name.size() && NameTail::is_digit(name[to])) ++to;
+        if (to > from) return number_in(name.substr(from, to - from), "layer '" + layer_name + "'", "index");
+    }
+    return -1;
 }
 
 std::string window_stem(const std::string &vid, long first, long last) {

@@ -8,12 +8,15 @@
 
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <cstdio>
-#include <regex>
+#include <string_view>
 
 #include "cli_error.hpp"
 #include "io/file_read.hpp"
 #include "io/interrupt.hpp"
+#include "name_tail.hpp"
+#include "parse_long.h"
 
 namespace cli {
 
@@ -66,16 +69,34 @@ std::string temp_name(const std::string &path) {
     return tmp;
 }
 
+// The pid in one of our temporary names, ".NAME.tmp-PID-N", or libzip's own
+// ".NAME.tmp-PID-N.XXXXXX" beside it (the pattern
+// ^\..+\.tmp-([0-9]{1,9})-[0-9]+(\.[A-Za-z0-9]{6})?$); -1 for any other name.
+long temp_owner(std::string_view name) {
+    NameTail tail(name);
+    if (name.size() >= 7 && name[name.size() - 7] == '.') {
+        bool suffix = true;  // libzip's 6 letters or digits
+        for (char ch : name.substr(name.size() - 6))
+            suffix = suffix && ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || NameTail::is_digit(ch));
+        if (suffix) tail = NameTail(name.substr(0, name.size() - 7));
+    }
+    std::string_view counter, pid;
+    if (!tail.take_digits(counter) || !tail.take("-") || !tail.take_digits(pid, 9) || !tail.take(".tmp-"))
+        return -1;
+    const std::string_view front = tail.rest();  // ".NAME"
+    if (front.size() < 2 || front[0] != '.' || !NameTail::is_text(front.substr(1))) return -1;
+    long value = -1;
+    return parse_long_in(std::string(pid).c_str(), 0, LONG_MAX, &value) ? value : -1;
+}
+
 size_t remove_stale_temps(const std::string &dir) {
-    // ".NAME.tmp-PID-N", and libzip's own ".NAME.tmp-PID-N.XXXXXX" beside it.
-    static const std::regex ours(R"(^\..+\.tmp-([0-9]{1,9})-[0-9]+(\.[A-Za-z0-9]{6})?$)");
     size_t removed = 0;
     DIR *d = ::opendir(dir.c_str());
     if (!d) return 0;
     while (const dirent *e = ::readdir(d)) {
-        std::cmatch m;
-        if (e->d_name[0] != '.' || !std::regex_match(e->d_name, m, ours)) continue;
-        const auto pid = static_cast<pid_t>(std::stol(m[1].str()));
+        const long owner = temp_owner(e->d_name);
+        if (owner < 0) continue;
+        const auto pid = static_cast<pid_t>(owner);
         // A live process may still be writing it (another run in this folder).
         if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
         if (::unlink((dir + "/" + e->d_name).c_str()) == 0) ++removed;

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 
 namespace cli {
 
@@ -22,6 +23,10 @@ std::string temp_name(const std::string &path);
 // a crash, a power cut) left behind: names temp_name makes whose process no
 // longer exists.  Returns how many it removed.
 size_t remove_stale_temps(const std::string &dir);
+
+// The pid in a name temp_name makes (".NAME.tmp-PID-N", or libzip's
+// ".NAME.tmp-PID-N.XXXXXX" beside it), or -1 for any other name.
+long temp_owner(std::string_view name);
 
 // Moves the complete temporary file onto `path`.  Without force an existing
 // target is never replaced, even one that appeared after refuse_existing; on
