@@ -176,17 +176,6 @@ static void free_arrays(arrays *a)
     a->count = 0;
 }
 
-static attnroll_tensor view(void *data, int32_t dtype, int ndim, const int64_t *shape)
-{
-    attnroll_tensor t;
-    t.data = data;
-    t.dtype = dtype;
-    t.ndim = ndim;
-    t.shape = shape;
-    t.strides = NULL;
-    return t;
-}
-
 static size_t bytes_of(int32_t dtype, int ndim, const int64_t *shape)
 {
     return (size_t)tu_numel(ndim, shape) * tu_dtype_bytes(dtype);
@@ -250,7 +239,7 @@ typedef struct rollout_ctx {
 static int32_t call_rollout(void *p, void *out)
 {
     const rollout_ctx *c = p;
-    const attnroll_tensor o = view(out, c->out_dtype, c->out_ndim, c->out_shape);
+    const attnroll_tensor o = tu_view(out, c->out_dtype, c->out_ndim, c->out_shape, NULL);
     switch (c->kind) {
         case SPATIAL: return attnroll_spatial(c->layers, c->num_layers, c->cfg, &o);
         case SPATIAL_GRAD: return attnroll_spatial_grad(c->layers, c->grads, c->num_layers, c->cfg, &o);
@@ -276,9 +265,9 @@ static void rollout_case(const char *name, int kind, int32_t num_layers, int lay
     memcpy(c.layer_shape, layer_shape, (size_t)layer_ndim * sizeof *layer_shape);
     const int64_t count = tu_numel(layer_ndim, layer_shape), n = layer_shape[layer_ndim - 1];
     for (int32_t l = 0; l < num_layers; ++l) {
-        c.layers[l] = view(attention(&a, &rng, count, n, in_dtype), in_dtype, layer_ndim, c.layer_shape);
+        c.layers[l] = tu_view(attention(&a, &rng, count, n, in_dtype), in_dtype, layer_ndim, c.layer_shape, NULL);
         if (kind == SPATIAL_GRAD)  /* any values will do; these are positive */
-            c.grads[l] = view(attention(&a, &rng, count, n, in_dtype), in_dtype, layer_ndim, c.layer_shape);
+            c.grads[l] = tu_view(attention(&a, &rng, count, n, in_dtype), in_dtype, layer_ndim, c.layer_shape, NULL);
     }
     c.instance = 1;
     c.cfg = cfg;
@@ -388,7 +377,7 @@ typedef struct unary_ctx {
 static int32_t call_unary(void *p, void *out)
 {
     const unary_ctx *c = p;
-    const attnroll_tensor o = view(out, c->out_dtype, c->out_ndim, c->out_shape);
+    const attnroll_tensor o = tu_view(out, c->out_dtype, c->out_ndim, c->out_shape, NULL);
     switch (c->kind) {
         case SELECT_INSTANCE: return attnroll_select_instance(&c->in, 1, &o);
         case MINMAX_ROWS: return attnroll_minmax_rows(&c->in, &o);
@@ -408,8 +397,8 @@ static void unary_case(const char *name, int kind, int in_ndim, const int64_t *i
     tu_rng rng;
     tu_rng_seed(&rng, 7);
     c.kind = kind;
-    c.in = view(attention(&a, &rng, tu_numel(in_ndim, in_shape), in_shape[in_ndim - 1], in_dtype), in_dtype, in_ndim,
-                in_shape);
+    c.in = tu_view(attention(&a, &rng, tu_numel(in_ndim, in_shape), in_shape[in_ndim - 1], in_dtype), in_dtype, in_ndim,
+                in_shape, NULL);
     c.out_dtype = out_dtype;
     c.out_ndim = out_ndim;
     memcpy(c.out_shape, out_shape, (size_t)out_ndim * sizeof *out_shape);
@@ -428,8 +417,8 @@ static void test_select(void **state)
     tu_rng rng;
     tu_rng_seed(&rng, 3);
     arrays a = {{NULL}, 0};
-    const attnroll_tensor in = view(attention(&a, &rng, tu_numel(5, averaged), 5, ATTNROLL_F64), ATTNROLL_F64, 5,
-                                    averaged);
+    const attnroll_tensor in = tu_view(attention(&a, &rng, tu_numel(5, averaged), 5, ATTNROLL_F64), ATTNROLL_F64, 5,
+                                    averaged, NULL);
     int64_t r = 0, c = 0;
     EXPECT_NO_ALLOCATION(attnroll_select_shape(&in, 1, &r, &c));
     assert_int_equal(r, 5);
@@ -500,7 +489,7 @@ static void finish_stream(stream_ctx *c, int32_t from)
     for (int32_t l = from; l < c->num_layers; ++l) TU_ASSERT_OK(push_layer(c, l));
     unsigned char *got = malloc(c->out_bytes);
     assert_non_null(got);
-    const attnroll_tensor o = view(got, c->out_dtype, c->out_ndim, c->out_shape);
+    const attnroll_tensor o = tu_view(got, c->out_dtype, c->out_ndim, c->out_shape, NULL);
     TU_ASSERT_OK(attnroll_stream_result(c->s, &o));
     if (c->want && memcmp(got, c->want, c->out_bytes) != 0)
         fail_msg("stream: the result after an allocation failure differs from the one without");
@@ -523,7 +512,7 @@ static int32_t stream_call(void *p, void *out)
     stream_ctx *c = p;
     if (c->stage == CREATE) return attnroll_stream_create(c->cfg, c->frames, c->tokens, c->dtype, &c->s);
     if (c->stage == PUSH) return push_layer(c, c->index);
-    const attnroll_tensor o = view(out, c->out_dtype, c->out_ndim, c->out_shape);
+    const attnroll_tensor o = tu_view(out, c->out_dtype, c->out_ndim, c->out_shape, NULL);
     return attnroll_stream_result(c->s, &o);
 }
 
@@ -582,8 +571,8 @@ static void stream_case(const char *name, int64_t frames, int64_t heads, int64_t
     memcpy(c.layer_shape, shape, sizeof shape);
     for (int32_t l = 0; l < num_layers; ++l) {
         const int32_t in = l % 2 ? ATTNROLL_F32 : ATTNROLL_F64;
-        c.layers[l] = view(attention(&a, &rng, tu_numel(4, shape), tokens, in), in, 4, c.layer_shape);
-        if (grad) c.grads[l] = view(attention(&a, &rng, tu_numel(4, shape), tokens, in), in, 4, c.layer_shape);
+        c.layers[l] = tu_view(attention(&a, &rng, tu_numel(4, shape), tokens, in), in, 4, c.layer_shape, NULL);
+        if (grad) c.grads[l] = tu_view(attention(&a, &rng, tu_numel(4, shape), tokens, in), in, 4, c.layer_shape, NULL);
     }
     c.out_dtype = dtype;
     c.out_ndim = out_ndim;
@@ -595,7 +584,7 @@ static void stream_case(const char *name, int64_t frames, int64_t heads, int64_t
     assert_non_null(c.want);
     TU_ASSERT_OK(attnroll_stream_create(cfg, frames, tokens, dtype, &c.s));
     for (int32_t l = 0; l < num_layers; ++l) TU_ASSERT_OK(push_layer(&c, l));
-    const attnroll_tensor o = view(c.want, dtype, out_ndim, c.out_shape);
+    const attnroll_tensor o = tu_view(c.want, dtype, out_ndim, c.out_shape, NULL);
     TU_ASSERT_OK(attnroll_stream_result(c.s, &o));
     attnroll_stream_destroy(c.s);
     c.s = NULL;

@@ -17,18 +17,6 @@
 #include "attnroll.h"
 #include "test_util.h"
 
-static attnroll_tensor view(void *data, int32_t dtype, int32_t ndim, const int64_t *shape,
-                            const int64_t *strides) {
-    attnroll_tensor t;
-    memset(&t, 0, sizeof t);
-    t.data = data;
-    t.dtype = dtype;
-    t.ndim = ndim;
-    t.shape = shape;
-    t.strides = strides;
-    return t;
-}
-
 /* 16 bytes seen as [2, 2^59, 2, 2]: selecting instance 1 indexes axis 0 and
  * leaves the 2^59 broadcast axis to average.  The shape query reads the shape
  * only; the selection is the 2x2 matrix itself (the mean of copies). */
@@ -37,7 +25,7 @@ static void test_select_broadcast_axis(void **state) {
     float data[4] = {1, 2, 3, 4};
     const int64_t shape[4] = {2, (int64_t)1 << 59, 2, 2};
     const int64_t strides[4] = {0, 0, 2, 1};
-    const attnroll_tensor a = view(data, ATTNROLL_F32, 4, shape, strides);
+    const attnroll_tensor a = tu_view(data, ATTNROLL_F32, 4, shape, strides);
     int64_t rows = -1, cols = -1;
     TU_ASSERT_OK(attnroll_select_shape(&a, 1, &rows, &cols));
     assert_int_equal(rows, 2);
@@ -45,14 +33,14 @@ static void test_select_broadcast_axis(void **state) {
 
     double got[4] = {0};
     const int64_t out_shape[2] = {2, 2};
-    const attnroll_tensor out = view(got, ATTNROLL_F64, 2, out_shape, NULL);
+    const attnroll_tensor out = tu_view(got, ATTNROLL_F64, 2, out_shape, NULL);
     TU_ASSERT_OK(attnroll_select_instance(&a, 1, &out));
     const double want[4] = {1, 2, 3, 4};
     TU_ASSERT_EQUAL(got, want, 4);
 
     /* A leftover axis of 2^28 (issue: 2.1 GB and 1.5 s before) */
     const int64_t shape28[4] = {3, (int64_t)1 << 28, 2, 2};
-    const attnroll_tensor a28 = view(data, ATTNROLL_F32, 4, shape28, strides);
+    const attnroll_tensor a28 = tu_view(data, ATTNROLL_F32, 4, shape28, strides);
     TU_ASSERT_OK(attnroll_select_shape(&a28, 2, &rows, &cols));
     TU_ASSERT_OK(attnroll_select_instance(&a28, 2, &out));
     TU_ASSERT_EQUAL(got, want, 4);
@@ -64,10 +52,10 @@ static void test_select_averages_real_axis(void **state) {
     (void)state;
     const float data[12] = {1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 2, 6};
     const int64_t shape[4] = {1, 3, 2, 2};
-    const attnroll_tensor a = view((void *)data, ATTNROLL_F32, 4, shape, NULL);
+    const attnroll_tensor a = tu_view((void *)data, ATTNROLL_F32, 4, shape, NULL);
     double got[4] = {0};
     const int64_t out_shape[2] = {2, 2};
-    const attnroll_tensor out = view(got, ATTNROLL_F64, 2, out_shape, NULL);
+    const attnroll_tensor out = tu_view(got, ATTNROLL_F64, 2, out_shape, NULL);
     TU_ASSERT_OK(attnroll_select_instance(&a, 0, &out));
     const double want[4] = {2, 3, 4, 6}; /* (1+5+0)/3, (2+6+1)/3, (3+7+2)/3, (4+8+6)/3 */
     TU_ASSERT_CLOSE(got, want, 4, 1e-15);
@@ -82,14 +70,14 @@ static void test_temporal_broadcast_axis(void **state) {
     const int64_t shape[4] = {2, (int64_t)1 << 59, 2, 2};
     const int64_t strides[4] = {0, 0, 2, 1};
     attnroll_tensor layers[2];
-    layers[0] = view(data, ATTNROLL_F64, 4, shape, strides);
+    layers[0] = tu_view(data, ATTNROLL_F64, 4, shape, strides);
     layers[1] = layers[0];
     attnroll_config *config = NULL;
     TU_ASSERT_OK(attnroll_config_create(&config));
     TU_ASSERT_OK(attnroll_config_set_float(config, ATTNROLL_OPT_RESIDUAL, 0.0));
     double got[4] = {0};
     const int64_t out_shape[2] = {2, 2};
-    const attnroll_tensor out = view(got, ATTNROLL_F64, 2, out_shape, NULL);
+    const attnroll_tensor out = tu_view(got, ATTNROLL_F64, 2, out_shape, NULL);
     TU_ASSERT_OK(attnroll_temporal(layers, 2, 1, config, &out));
     const double want[4] = {0.375, 0.625, 0.3125, 0.6875};
     TU_ASSERT_CLOSE(got, want, 4, 1e-15);
@@ -103,10 +91,10 @@ static void test_post_processing_too_large(void **state) {
     float data[4] = {1, 2, 3, 4};
     const int64_t shape[2] = {(int64_t)1 << 60, 4};
     const int64_t strides[2] = {0, 1};
-    const attnroll_tensor in = view(data, ATTNROLL_F32, 2, shape, strides);
+    const attnroll_tensor in = tu_view(data, ATTNROLL_F32, 2, shape, strides);
     double got[4] = {-7, -7, -7, -7};
     const int64_t out_shape[1] = {4};
-    const attnroll_tensor out = view(got, ATTNROLL_F64, 1, out_shape, NULL);
+    const attnroll_tensor out = tu_view(got, ATTNROLL_F64, 1, out_shape, NULL);
     TU_ASSERT_FAILS(attnroll_column_mean(&in, &out), ATTNROLL_E_MEMORY, "out of memory");
     const double sentinel[4] = {-7, -7, -7, -7};
     TU_ASSERT_EQUAL(got, sentinel, 4);
@@ -149,12 +137,12 @@ static void test_stream_result_overlap(void **state) {
     TU_ASSERT_OK(attnroll_stream_create(NULL, 1, 2, ATTNROLL_F64, &stream));
     double layer[4] = {0.5, 0.5, 0.25, 0.75};
     const int64_t layer_shape[3] = {1, 2, 2};
-    const attnroll_tensor l = view(layer, ATTNROLL_F64, 3, layer_shape, NULL);
+    const attnroll_tensor l = tu_view(layer, ATTNROLL_F64, 3, layer_shape, NULL);
     TU_ASSERT_OK(attnroll_stream_push(stream, &l));
     double got[2] = {-7, -7};
     const int64_t out_shape[2] = {2, 2};
     const int64_t out_strides[2] = {1, 1}; /* out[0,1] and out[1,0] are one element */
-    const attnroll_tensor out = view(got, ATTNROLL_F64, 2, out_shape, out_strides);
+    const attnroll_tensor out = tu_view(got, ATTNROLL_F64, 2, out_shape, out_strides);
     TU_ASSERT_FAILS(attnroll_stream_result(stream, &out), ATTNROLL_E_OVERLAP, "share an element");
     assert_true(got[0] == -7 && got[1] == -7);
     attnroll_stream_destroy(stream);

@@ -143,6 +143,19 @@ int64_t tu_numel(int ndim, const int64_t *shape)
     return n;
 }
 
+attnroll_tensor tu_view(void *data, int32_t dtype, int ndim, const int64_t *shape,
+                        const int64_t *strides)
+{
+    attnroll_tensor t;
+    memset(&t, 0, sizeof t);
+    t.data = data;
+    t.dtype = dtype;
+    t.ndim = ndim;
+    t.shape = shape;
+    t.strides = strides;
+    return t;
+}
+
 const char *tu_layout_name(int layout)
 {
     static const char *names[] = {"c-null", "c", "fortran", "transposed", "negative",

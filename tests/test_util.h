@@ -124,6 +124,11 @@ void tu_transpose_last2(const double *in, int64_t batch, int64_t n, double *out)
 
 int64_t tu_numel(int ndim, const int64_t *shape);
 
+/* A tensor view of caller-owned memory; `strides` (in elements) may be NULL
+ * for C order.  Nothing is copied: data, shape and strides must outlive it. */
+attnroll_tensor tu_view(void *data, int32_t dtype, int ndim, const int64_t *shape,
+                        const int64_t *strides);
+
 /* ------------------------------------------------------------------------ */
 /* Assertions                                                                */
 /* ------------------------------------------------------------------------ */
