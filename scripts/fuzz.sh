@@ -37,6 +37,15 @@ runs=${FUZZ_RUNS:-}
 all="fuzz_api fuzz_stream fuzz_config fuzz_npy fuzz_npz fuzz_json fuzz_names"
 targets=${*:-$all}
 
+# A build folder configured from another checkout would quietly fuzz that
+# checkout's sources.
+if [ -f "$build/CMakeCache.txt" ]; then
+    home=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$build/CMakeCache.txt")
+    if [ "$(cd "$home" 2>/dev/null && pwd -P)" != "$(pwd -P)" ]; then
+        echo "fuzz.sh: $build was configured from $home, not $root: remove it or set FUZZ_BUILD_DIR" >&2
+        exit 2
+    fi
+fi
 if [ ! -f "$build/CMakeCache.txt" ]; then
     CC=clang CXX=clang++ cmake -S . -B "$build" -DATTNROLL_FUZZ=ON -DBUILD_SHARED_LIBS=OFF \
         -DCMAKE_BUILD_TYPE=RelWithDebInfo -DATTNROLL_BUILD_TESTS=OFF -DATTNROLL_BUILD_EXAMPLES=OFF \
