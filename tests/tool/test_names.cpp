@@ -33,28 +33,33 @@ void check(bool ok, const std::string &what, int line) {
 }
 #define CHECK(cond, what) check((cond), (what), __LINE__)
 
+std::string window_text(const std::string &vid, long first, long last, long layer) {
+    return "vid=" + vid + " " + std::to_string(first) + "-" + std::to_string(last) + " layer " + std::to_string(layer);
+}
+
 // What a parse gave: no match, a match (its fields), or an error (a number
 // too large), as one comparable string.
-std::string spatial_tool(const std::string &name) {
-    cli::SpatialLayerName s;
+template <class Name, class Parse, class Describe>
+std::string tool_result(const std::string &name, Parse parse, Describe describe) {
+    Name fields;
     try {
-        if (!cli::parse_spatial_layer_name(name, s)) return "none";
+        if (!parse(name, fields)) return "none";
     } catch (const cli::Error &e) {
         return std::string("error ") + e.what();
     }
-    return "vid=" + s.vid + " " + std::to_string(s.first) + "-" + std::to_string(s.last) + " layer " +
-           std::to_string(s.layer) + (s.collapsed ? " collapsed" : "") + (s.npy ? " npy" : " npz");
+    return describe(fields);
+}
+
+std::string spatial_tool(const std::string &name) {
+    return tool_result<cli::SpatialLayerName>(name, cli::parse_spatial_layer_name, [](const cli::SpatialLayerName &s) {
+        return window_text(s.vid, s.first, s.last, s.layer) + (s.collapsed ? " collapsed" : "") + (s.npy ? " npy" : " npz");
+    });
 }
 
 std::string temporal_tool(const std::string &name) {
-    cli::TemporalLayerName t;
-    try {
-        if (!cli::parse_temporal_layer_name(name, t)) return "none";
-    } catch (const cli::Error &e) {
-        return std::string("error ") + e.what();
-    }
-    return "vid=" + t.vid + " " + std::to_string(t.first) + "-" + std::to_string(t.last) + " layer " +
-           std::to_string(t.layer);
+    return tool_result<cli::TemporalLayerName>(name, cli::parse_temporal_layer_name, [](const cli::TemporalLayerName &t) {
+        return window_text(t.vid, t.first, t.last, t.layer);
+    });
 }
 
 std::string index_tool(const std::string &layer) {
@@ -75,29 +80,31 @@ bool fits(const std::string &digits, long &value) {
     return true;
 }
 
-std::string spatial_oracle(const std::string &name) {
-    static const std::regex re(
-        R"(^video_(.+)_frames(\d+)-(\d+)_(?:backbone_vit_layer_|layer_backbone_vit_module_blocks_)(\d+)_attn(_collapsed)?\.(npz|npy)$)");
+// The oracle for a layer file name: `re` with groups 1-4 the video id, the
+// frames and the layer; "none", the fields (and `extra` of the match), or
+// the error for the first number too large.
+template <class Extra>
+std::string window_oracle(const std::regex &re, const std::string &name, Extra extra) {
     std::smatch m;
     if (!std::regex_match(name, m, re)) return "none";
     long n[3];
     const char *what[3] = {"frame number", "frame number", "layer number"};
     for (int i = 0; i < 3; ++i)
         if (!fits(m[i + 2], n[i])) return "error " + name + ": " + what[i] + " " + m[i + 2].str() + " is too large";
-    return "vid=" + m[1].str() + " " + std::to_string(n[0]) + "-" + std::to_string(n[1]) + " layer " +
-           std::to_string(n[2]) + (m[5].matched ? " collapsed" : "") + (m[6] == "npy" ? " npy" : " npz");
+    return window_text(m[1].str(), n[0], n[1], n[2]) + extra(m);
+}
+
+std::string spatial_oracle(const std::string &name) {
+    static const std::regex re(
+        R"(^video_(.+)_frames(\d+)-(\d+)_(?:backbone_vit_layer_|layer_backbone_vit_module_blocks_)(\d+)_attn(_collapsed)?\.(npz|npy)$)");
+    return window_oracle(re, name, [](const std::smatch &m) {
+        return std::string(m[5].matched ? " collapsed" : "") + (m[6] == "npy" ? " npy" : " npz");
+    });
 }
 
 std::string temporal_oracle(const std::string &name) {
     static const std::regex re(R"(^video_(.+)_frames(\d+)-(\d+)_refiner_temporal_layer_(\d+)_attn\.npz$)");
-    std::smatch m;
-    if (!std::regex_match(name, m, re)) return "none";
-    long n[3];
-    const char *what[3] = {"frame number", "frame number", "layer number"};
-    for (int i = 0; i < 3; ++i)
-        if (!fits(m[i + 2], n[i])) return "error " + name + ": " + what[i] + " " + m[i + 2].str() + " is too large";
-    return "vid=" + m[1].str() + " " + std::to_string(n[0]) + "-" + std::to_string(n[1]) + " layer " +
-           std::to_string(n[2]);
+    return window_oracle(re, name, [](const std::smatch &) { return std::string(); });
 }
 
 std::string index_oracle(const std::string &layer) {
